@@ -1,0 +1,485 @@
+"""IEEE 802.11n quasi-cyclic LDPC codes (N = 648, 1296, 1944; rates 1/2, 2/3, 3/4, 5/6).
+
+The parity-check matrix H (M x N) is a 24-column prototype matrix lifted by Z = N / 24: an entry
+s >= 0 is the Z x Z identity cyclically shifted right by s (row r has its one in column
+(r + s) mod Z), and -1 an all-zero block (IEEE 802.11n-2009 Annex R; the tables ship in
+``data/ldpc``). Codewords are systematic, information bits first: c = [u (K) | p (M)], and
+H c = 0 over GF(2).
+
+* Encoding uses the dual-diagonal structure of the parity part: the first parity block column
+  has three nonzero blocks whose sum is one permutation, the others form a double diagonal, so
+  the parity follows from one accumulation and a back substitution. No dense generator matrix.
+* Decoding is layered (check rows processed in order, posteriors updated after each row),
+  batched over codewords in numba, with early stopping on a zero syndrome:
+
+  - ``"minsum"``: normalized / offset min-sum, R = alpha * max(min|t| - offset, 0) (fast);
+  - ``"spa"``: sum-product with the exact box-plus in float64 (the reference).
+
+LLRs are log P(0)/P(1): positive means 0 (ARCHITECTURE.md).
+
+``LdpcLayout`` carries a payload of any length by shortening (zero information bits that are
+not sent), puncturing (parity bits not sent) and repetition, spread evenly across codewords as
+IEEE 802.11n section 20.3.11.7.5 does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numba
+import numpy as np
+
+from .fec_types import DecodeResult, as_bit_batch, as_llr_batch
+from .modulation import LLR_MAX
+
+__all__ = ["LDPC_LENGTHS", "LDPC_RATES", "LdpcCode", "get_ldpc", "parse_rate", "LdpcLayout"]
+
+LDPC_LENGTHS = (648, 1296, 1944)
+LDPC_RATES = ("1/2", "2/3", "3/4", "5/6")
+DECODERS = ("minsum", "spa")
+_RATE_TAG = {"1/2": "r12", "2/3": "r23", "3/4": "r34", "5/6": "r56"}
+
+
+def parse_rate(rate) -> str:
+    """Normalise a rate given as "3/4", "34", "r34", 0.75 ... to "3/4"; ValueError otherwise."""
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        for name in LDPC_RATES:
+            num, den = name.split("/")
+            if abs(float(rate) - int(num) / int(den)) < 1e-9:
+                return name
+    else:
+        key = str(rate).strip().lower().lstrip("r").replace("_", "/")
+        if "/" not in key and len(key) == 2:
+            key = f"{key[0]}/{key[1]}"
+        if key in LDPC_RATES:
+            return key
+    raise ValueError(f"unknown LDPC rate {rate!r}; 802.11n rates are {', '.join(LDPC_RATES)}")
+
+
+def _load_prototype(n: int, rate: str) -> np.ndarray:
+    z = n // 24
+    name = f"ieee80211n_n{n}_z{z}_{_RATE_TAG[rate]}.txt"
+    text = resources.files("semcom_blocks.phy").joinpath("data", "ldpc", name).read_text()
+    rows = [[int(v) for v in line.split()] for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    proto = np.array(rows, dtype=np.int64)
+    if proto.ndim != 2 or proto.shape[1] != 24 or proto.max() >= z or proto.min() < -1:
+        raise ValueError(f"malformed LDPC prototype file {name}")
+    return proto
+
+
+class LdpcCode:
+    """One 802.11n LDPC code: ``LdpcCode(648, "3/4")``.
+
+    Attributes: n (codeword bits), k (information bits), m = n - k, z (lifting size),
+    rate (k / n as a float), rate_name ("3/4"), proto (prototype matrix), and the Tanner graph
+    as CSR over check rows: ``row_ptr`` (m + 1,) and ``col_idx`` (edges,) int32.
+    """
+
+    def __init__(self, n: int = 648, rate="1/2"):
+        if n not in LDPC_LENGTHS:
+            raise ValueError(f"unknown LDPC length {n}; 802.11n lengths are {LDPC_LENGTHS}")
+        self.rate_name = parse_rate(rate)
+        self.n, self.z = n, n // 24
+        self.proto = _load_prototype(n, self.rate_name)
+        self.mb, nb = self.proto.shape
+        self.kb = nb - self.mb
+        self.m, self.k = self.mb * self.z, self.kb * self.z
+        self.rate = self.k / self.n
+        self._check_dual_diagonal()
+        rows, cols = [], []
+        z = self.z
+        for i in range(self.mb):
+            for j in range(nb):
+                s = self.proto[i, j]
+                if s >= 0:
+                    r = np.arange(z)
+                    rows.append(i * z + r)
+                    cols.append(j * z + (r + s) % z)
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        self.col_idx = cols.astype(np.int32)
+        self.row_ptr = np.searchsorted(rows, np.arange(self.m + 1)).astype(np.int32)
+        self.max_row_degree = int(np.diff(self.row_ptr).max())
+        # The same graph by circulant blocks, layer by layer (for the min-sum kernel).
+        blk_rows, blk_cols = np.nonzero(self.proto >= 0)  # row-major: grouped by layer
+        self._blk_col = blk_cols.astype(np.int32)
+        self._blk_shift = self.proto[blk_rows, blk_cols].astype(np.int32)
+        self._layer_ptr = np.searchsorted(blk_rows, np.arange(self.mb + 1)).astype(np.int32)
+
+    def __repr__(self) -> str:
+        return f"LdpcCode(n={self.n}, rate={self.rate_name!r})"
+
+    @property
+    def name(self) -> str:
+        return f"ldpc{self.n}r{_RATE_TAG[self.rate_name][1:]}"
+
+    # -- structure -------------------------------------------------------------------------
+    def _check_dual_diagonal(self) -> None:
+        """Verify the parity structure the encoder relies on; find the shift x with sum = P^x."""
+        parity = self.proto[:, self.kb:]
+        for i in range(self.mb):
+            for j in range(1, self.mb):
+                expected = 0 if j in (i, i + 1) else -1
+                if parity[i, j] != expected:
+                    raise ValueError(f"{self}: prototype lacks the dual-diagonal parity structure")
+        col0 = parity[:, 0]
+        shifts = col0[col0 >= 0]
+        # The sum of the blocks of the first parity column must be a single permutation: two of
+        # the three shifts equal (they cancel), the third is x.
+        values, counts = np.unique(shifts, return_counts=True)
+        odd = values[counts % 2 == 1]
+        if len(shifts) != 3 or len(odd) != 1:
+            raise ValueError(f"{self}: first parity column is not invertible by accumulation")
+        self._p0_shift = int(odd[0])
+
+    def parity_check_matrix(self) -> np.ndarray:
+        """Dense H (m x n, uint8). For tests and export; the decoders use the CSR form."""
+        h = np.zeros((self.m, self.n), dtype=np.uint8)
+        rows = np.repeat(np.arange(self.m), np.diff(self.row_ptr))
+        h[rows, self.col_idx] = 1
+        return h
+
+    def syndrome_ok(self, codewords) -> np.ndarray:
+        """(B,) bool: H c = 0 for each codeword row."""
+        cw, single = as_bit_batch(codewords, self.n, "codewords")
+        ok = _syndrome_zero(cw, self.row_ptr, self.col_idx)
+        return ok[0] if single else ok
+
+    def write_alist(self, path) -> None:
+        """Write H in MacKay's alist format (used by GNU Radio's gr-fec decoders)."""
+        h = self.parity_check_matrix()
+        col_rows = [np.flatnonzero(h[:, c]) + 1 for c in range(self.n)]
+        row_cols = [np.flatnonzero(h[r]) + 1 for r in range(self.m)]
+        dv, dc = max(map(len, col_rows)), max(map(len, row_cols))
+        lines = [f"{self.n} {self.m}", f"{dv} {dc}", " ".join(str(len(c)) for c in col_rows),
+                 " ".join(str(len(r)) for r in row_cols)]
+        lines += [" ".join(map(str, list(c) + [0] * (dv - len(c)))) for c in col_rows]
+        lines += [" ".join(map(str, list(r) + [0] * (dc - len(r)))) for r in row_cols]
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    # -- encoding --------------------------------------------------------------------------
+    def encode(self, info) -> np.ndarray:
+        """Systematic codewords (B, n) uint8 from information bits (B, k) (or (k,) -> (n,))."""
+        u, single = as_bit_batch(info, self.k, "info")
+        b, z = u.shape[0], self.z
+        blocks = u.reshape(b, self.kb, z)
+        lam = np.zeros((b, self.mb, z), dtype=np.uint8)  # lam_i = sum_j P^{s_ij} u_j
+        for i, j in zip(*np.nonzero(self.proto[:, : self.kb] >= 0)):
+            lam[:, i] ^= np.roll(blocks[:, j], -self.proto[i, j], axis=1)
+        parity = np.empty((b, self.mb, z), dtype=np.uint8)
+        # Summing all rows cancels the double diagonal: P^x p0 = sum_i lam_i.
+        parity[:, 0] = np.roll(np.bitwise_xor.reduce(lam, axis=1), self._p0_shift, axis=1)
+        col0 = self.proto[:, self.kb]
+        acc = np.zeros((b, z), dtype=np.uint8)  # p_i of the row above (none for row 0)
+        for i in range(self.mb - 1):
+            term = lam[:, i] ^ acc
+            if col0[i] >= 0:
+                term ^= np.roll(parity[:, 0], -col0[i], axis=1)
+            parity[:, i + 1] = term
+            acc = term
+        cw = np.concatenate([u, parity.reshape(b, self.m)], axis=1)
+        return cw[0] if single else cw
+
+    # -- decoding --------------------------------------------------------------------------
+    def decode(self, llr, decoder: str = "minsum", max_iter: int = 50, alpha: float = 0.75,
+               offset: float = 0.0, early_stop: bool = True, return_codeword: bool = False) -> DecodeResult:
+        """Decode channel LLRs (B, n) (positive means 0) into DecodeResult(bits=(B, k) ...).
+
+        decoder:    "minsum" (layered normalized/offset min-sum, float32) or "spa" (layered
+                    sum-product, float64, exact box-plus).
+        max_iter:   iterations (full passes over all check rows), >= 1.
+        alpha, offset: min-sum normalization factor and offset; ignored by "spa".
+        early_stop: stop a codeword as soon as its hard decisions satisfy every check.
+        return_codeword: DecodeResult.bits holds the whole n-bit codeword instead of the k
+                    information bits.
+        """
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown LDPC decoder {decoder!r}; choose from {DECODERS}")
+        if int(max_iter) < 1:
+            raise ValueError("max_iter must be >= 1")
+        if not (0 < alpha <= 1.5) or offset < 0:
+            raise ValueError("min-sum needs 0 < alpha <= 1.5 and offset >= 0")
+        dtype = np.float32 if decoder == "minsum" else np.float64
+        x, single = as_llr_batch(llr, self.n, dtype=dtype)
+        b = x.shape[0]
+        hard = np.empty((b, self.n), dtype=np.uint8)
+        iters = np.empty(b, dtype=np.int32)
+        ok = np.empty(b, dtype=np.bool_)
+        if decoder == "minsum":
+            _layered_minsum(x, self._layer_ptr, self._blk_col, self._blk_shift, self.z, int(max_iter),
+                            np.float32(alpha), np.float32(offset), early_stop, hard, iters, ok)
+            if not early_stop:
+                ok[:] = _syndrome_zero(hard, self.row_ptr, self.col_idx)
+        else:
+            _layered_spa(x, self.row_ptr, self.col_idx, self.max_row_degree, int(max_iter),
+                         early_stop, hard, iters, ok)
+        bits = hard if return_codeword else np.ascontiguousarray(hard[:, : self.k])
+        if single:
+            return DecodeResult(bits[0], iters[:1], ok[:1])
+        return DecodeResult(bits, iters, ok)
+
+
+@lru_cache(maxsize=None)
+def get_ldpc(n: int = 648, rate="1/2") -> LdpcCode:
+    """Cached ``LdpcCode(n, rate)``."""
+    return LdpcCode(n, parse_rate(rate))
+
+
+# -- numba kernels -----------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def _rows_satisfied(hard, row_ptr, col_idx):
+    for r in range(row_ptr.size - 1):
+        acc = 0
+        for e in range(row_ptr[r], row_ptr[r + 1]):
+            acc ^= hard[col_idx[e]]
+        if acc:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _syndrome_zero(cw, row_ptr, col_idx):
+    out = np.empty(cw.shape[0], dtype=np.bool_)
+    for b in range(cw.shape[0]):
+        out[b] = _rows_satisfied(cw[b], row_ptr, col_idx)
+    return out
+
+
+@numba.njit(cache=True, inline="always", fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+def _gather_run(post, msg_row, t_row, min1, min2, arg, neg, j, r0, r1, voff):
+    """Variable-to-check values of rows r0..r1-1 of one circulant (variables voff + r)."""
+    for r in range(r0, r1):
+        v = post[voff + r] - msg_row[r]
+        t_row[r] = v
+        a = abs(v)
+        neg[r] ^= v < 0
+        smaller = a < min1[r]
+        min2[r] = min1[r] if smaller else min(min2[r], a)
+        arg[r] = j if smaller else arg[r]
+        min1[r] = a if smaller else min1[r]
+
+
+@numba.njit(cache=True, inline="always", fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+def _scatter_run(post, msg_row, t_row, min1, min2, arg, neg, j, r0, r1, voff):
+    """New check-to-variable messages and posteriors for rows r0..r1-1 of one circulant."""
+    for r in range(r0, r1):
+        v = t_row[r]
+        mag = min2[r] if arg[r] == j else min1[r]
+        new = -mag if (v < 0) != neg[r] else mag
+        msg_row[r] = new
+        post[voff + r] = v + new
+
+
+@numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offset, early_stop,
+                    hard, iters, ok):
+    """Layered min-sum over the quasi-cyclic structure: the Z check rows of a layer touch
+    disjoint variables, so they are updated together, lane by lane (SIMD-friendly). Row r of a
+    circulant with shift s reads variable (r + s) mod Z: two contiguous runs, r < Z - s and
+    r >= Z - s."""
+    n = llr.shape[1]
+    n_layers = layer_ptr.size - 1
+    max_deg = 0
+    for l in range(n_layers):
+        max_deg = max(max_deg, layer_ptr[l + 1] - layer_ptr[l])
+    post = np.empty(n, dtype=np.float32)
+    msg = np.empty((blk_col.size, z), dtype=np.float32)
+    t = np.empty((max_deg, z), dtype=np.float32)
+    min1 = np.empty(z, dtype=np.float32)
+    min2 = np.empty(z, dtype=np.float32)
+    arg = np.empty(z, dtype=np.int32)
+    neg = np.empty(z, dtype=np.bool_)
+    parity = np.empty(z, dtype=np.bool_)
+    zero = np.float32(0.0)
+    for b in range(llr.shape[0]):
+        post[:] = llr[b]
+        msg[:] = 0.0
+        done = False
+        it = 0
+        while it < max_iter and not done:
+            it += 1
+            for l in range(n_layers):
+                first = layer_ptr[l]
+                deg = layer_ptr[l + 1] - first
+                min1[:] = np.inf
+                min2[:] = np.inf
+                arg[:] = 0
+                neg[:] = False
+                for j in range(deg):
+                    blk = first + j
+                    base, s = blk_col[blk] * z, blk_shift[blk]
+                    _gather_run(post, msg[blk], t[j], min1, min2, arg, neg, j, 0, z - s, base + s)
+                    _gather_run(post, msg[blk], t[j], min1, min2, arg, neg, j, z - s, z, base + s - z)
+                for r in range(z):
+                    min1[r] = alpha * max(min1[r] - offset, zero)
+                    min2[r] = alpha * max(min2[r] - offset, zero)
+                for j in range(deg):
+                    blk = first + j
+                    base, s = blk_col[blk] * z, blk_shift[blk]
+                    _scatter_run(post, msg[blk], t[j], min1, min2, arg, neg, j, 0, z - s, base + s)
+                    _scatter_run(post, msg[blk], t[j], min1, min2, arg, neg, j, z - s, z, base + s - z)
+            if early_stop:
+                done = True
+                for l in range(n_layers):
+                    parity[:] = False
+                    for blk in range(layer_ptr[l], layer_ptr[l + 1]):
+                        base, s = blk_col[blk] * z, blk_shift[blk]
+                        for r in range(z - s):
+                            parity[r] ^= post[base + s + r] < zero
+                        for r in range(z - s, z):
+                            parity[r] ^= post[base + s + r - z] < zero
+                    for r in range(z):
+                        if parity[r]:
+                            done = False
+                    if not done:
+                        break
+        for i in range(n):
+            hard[b, i] = post[i] < zero
+        iters[b] = it
+        ok[b] = done
+
+
+@numba.njit(cache=True, inline="always")
+def _boxplus(a, b):
+    """Exact check-node combination: 2 atanh(tanh(a/2) tanh(b/2))."""
+    s = min(abs(a), abs(b))
+    if (a < 0) != (b < 0):
+        s = -s
+    return s + np.log1p(np.exp(-abs(a + b))) - np.log1p(np.exp(-abs(a - b)))
+
+
+@numba.njit(cache=True)
+def _layered_spa(llr, row_ptr, col_idx, max_deg, max_iter, early_stop, hard, iters, ok):
+    n = llr.shape[1]
+    m = row_ptr.size - 1
+    post = np.empty(n, dtype=np.float64)
+    msg = np.empty(col_idx.size, dtype=np.float64)
+    t = np.empty(max_deg, dtype=np.float64)
+    fwd = np.empty(max_deg, dtype=np.float64)
+    bwd = np.empty(max_deg, dtype=np.float64)
+    h = np.empty(n, dtype=np.uint8)
+    for b in range(llr.shape[0]):
+        post[:] = llr[b]
+        msg[:] = 0.0
+        done = False
+        it = 0
+        while it < max_iter and not done:
+            it += 1
+            for r in range(m):
+                start, stop = row_ptr[r], row_ptr[r + 1]
+                d = stop - start
+                for e in range(start, stop):
+                    t[e - start] = post[col_idx[e]] - msg[e]
+                fwd[0] = t[0]
+                for i in range(1, d):
+                    fwd[i] = _boxplus(fwd[i - 1], t[i])
+                bwd[d - 1] = t[d - 1]
+                for i in range(d - 2, -1, -1):
+                    bwd[i] = _boxplus(bwd[i + 1], t[i])
+                for i in range(d):
+                    if i == 0:
+                        new = bwd[1]
+                    elif i == d - 1:
+                        new = fwd[d - 2]
+                    else:
+                        new = _boxplus(fwd[i - 1], bwd[i + 1])
+                    msg[start + i] = new
+                    post[col_idx[start + i]] = t[i] + new
+            if early_stop:
+                for i in range(n):
+                    h[i] = post[i] < 0
+                done = _rows_satisfied(h, row_ptr, col_idx)
+        for i in range(n):
+            hard[b, i] = post[i] < 0
+        iters[b] = it
+        ok[b] = done if early_stop else _rows_satisfied(hard[b], row_ptr, col_idx)
+
+
+# -- carrying payloads of any length ------------------------------------------------------------
+
+@dataclass
+class LdpcLayout:
+    """How ``payload_bits`` bits ride on codewords of ``code``, and which bits go on air.
+
+    Shortening: each codeword carries k - s_i payload bits, the last s_i information bits
+    being known zeros that are not transmitted (s_i spread evenly, differing by at most 1).
+    Puncturing: if ``coded_bits`` is smaller than what shortening leaves, the last parity bits
+    of each codeword are not transmitted (spread evenly; the receiver gives them LLR 0).
+    Repetition: if ``coded_bits`` is larger, transmitted bits are sent again from the start
+    (the receiver adds their LLRs).
+
+    ``tx_index`` lists, for every transmitted bit in order, its flat index into the
+    (n_codewords, n) codeword array; ``payload_index`` the flat index of each payload bit into
+    the (n_codewords, k) information array.
+    """
+
+    code: LdpcCode
+    payload_bits: int
+    coded_bits: int | None = None
+    n_codewords: int = field(init=False)
+    tx_index: np.ndarray = field(init=False, repr=False)
+    payload_index: np.ndarray = field(init=False, repr=False)
+    shortened_index: np.ndarray = field(init=False, repr=False)
+
+    #: at most this fraction of a codeword's parity bits may be punctured
+    MAX_PUNCTURE_FRACTION = 0.5
+
+    def __post_init__(self):
+        code, L = self.code, int(self.payload_bits)
+        if L < 1:
+            raise ValueError("payload must have at least one bit")
+        n_cw = -(-L // code.k)
+        shorten = _spread(n_cw * code.k - L, n_cw)
+        natural = n_cw * code.n - int(shorten.sum())
+        target = natural if self.coded_bits is None else int(self.coded_bits)
+        puncture = _spread(max(natural - target, 0), n_cw)
+        if np.any(puncture > self.MAX_PUNCTURE_FRACTION * code.m):
+            raise ValueError(f"{target} coded bits is too few for {L} payload bits on {code}: "
+                             f"it would puncture more than half the parity bits")
+        self.n_codewords = n_cw
+        tx, pay, shrt = [], [], []
+        for i in range(n_cw):
+            k_used = code.k - shorten[i]
+            pay.append(i * code.k + np.arange(k_used))
+            shrt.append(i * code.n + np.arange(k_used, code.k))
+            tx.append(i * code.n + np.arange(k_used))
+            tx.append(i * code.n + code.k + np.arange(code.m - puncture[i]))
+        once = np.concatenate(tx)
+        reps = -(-target // once.size)
+        self.tx_index = np.tile(once, reps)[:target].astype(np.int64)
+        self.payload_index = np.concatenate(pay).astype(np.int64)
+        self.shortened_index = np.concatenate(shrt).astype(np.int64)
+        self.coded_bits = target
+
+    @property
+    def rate(self) -> float:
+        """Effective code rate: payload bits per transmitted bit."""
+        return self.payload_bits / self.coded_bits
+
+    def encode(self, bits) -> np.ndarray:
+        """Transmitted bits (coded_bits,) uint8 for payload ``bits`` (payload_bits,)."""
+        payload, _ = as_bit_batch(np.asarray(bits).reshape(-1), self.payload_bits, "payload")
+        info = np.zeros(self.n_codewords * self.code.k, dtype=np.uint8)
+        info[self.payload_index] = payload[0]
+        cw = self.code.encode(info.reshape(self.n_codewords, self.code.k))
+        return cw.reshape(-1)[self.tx_index]
+
+    def decode(self, llr, **decoder_kwargs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(payload bits, per-codeword converged flags, per-codeword iterations) from LLRs of
+        the transmitted bits (coded_bits,). Keyword arguments go to ``LdpcCode.decode``."""
+        x, _ = as_llr_batch(np.asarray(llr).reshape(-1), self.coded_bits, dtype=np.float64)
+        full = np.zeros(self.n_codewords * self.code.n)
+        np.add.at(full, self.tx_index, x[0])
+        full[self.shortened_index] = LLR_MAX
+        res = self.code.decode(full.reshape(self.n_codewords, self.code.n), **decoder_kwargs)
+        return res.bits.reshape(-1)[self.payload_index], res.converged, res.iterations
+
+
+def _spread(total: int, parts: int) -> np.ndarray:
+    """``total`` split into ``parts`` integers differing by at most one (larger ones first)."""
+    base, extra = divmod(int(total), parts)
+    return np.array([base + (i < extra) for i in range(parts)], dtype=np.int64)
