@@ -122,7 +122,7 @@ def crc_bits(bits: np.ndarray, crc: str | CrcSpec = "crc24b") -> np.ndarray:
         raise ValueError(f"crc_bits supports the MSB-first CRCs only, not {spec.name}")
     arr = _check_bits(bits)
     lead = arr.shape[:-1]
-    flat = arr.reshape(-1, arr.shape[-1])
+    flat = arr.reshape(int(np.prod(lead, dtype=np.int64)), arr.shape[-1])
     n = flat.shape[1]
     width, mask = spec.width, (1 << spec.width) - 1
     # Feed the leading n % 8 bits one at a time, then whole bytes through the table.

@@ -13,7 +13,7 @@ H c = 0 over GF(2).
   batched over codewords in numba, with early stopping on a zero syndrome:
 
   - ``"minsum"``: normalized / offset min-sum, R = alpha * max(min|t| - offset, 0) (fast);
-  - ``"spa"``: sum-product with the exact box-plus in float64 (the reference).
+  - ``"spa"``: sum-product by the tanh rule in float64 (the reference).
 
 LLRs are log P(0)/P(1): positive means 0 (ARCHITECTURE.md).
 
@@ -189,7 +189,7 @@ class LdpcCode:
         """Decode channel LLRs (B, n) (positive means 0) into DecodeResult(bits=(B, k) ...).
 
         decoder:    "minsum" (layered normalized/offset min-sum, float32) or "spa" (layered
-                    sum-product, float64, exact box-plus).
+                    sum-product, float64, tanh rule).
         max_iter:   iterations (full passes over all check rows), >= 1.
         alpha, offset: min-sum normalization factor and offset; ignored by "spa".
         early_stop: stop a codeword as soon as its hard decisions satisfy every check.
@@ -343,25 +343,25 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
         ok[b] = done
 
 
-@numba.njit(cache=True, inline="always")
-def _boxplus(a, b):
-    """Exact check-node combination: 2 atanh(tanh(a/2) tanh(b/2))."""
-    s = min(abs(a), abs(b))
-    if (a < 0) != (b < 0):
-        s = -s
-    return s + np.log1p(np.exp(-abs(a + b))) - np.log1p(np.exp(-abs(a - b)))
+#: tanh-domain products are kept inside +-(1 - _TANH_EPS) so that atanh stays finite: check
+#: messages are bounded by 2 atanh(1 - 1e-15) ~ 35.3, far beyond any bit's doubt.
+_TANH_EPS = 1e-15
 
 
 @numba.njit(cache=True)
 def _layered_spa(llr, row_ptr, col_idx, max_deg, max_iter, early_stop, hard, iters, ok):
+    """Layered sum-product in float64, check updates by the tanh rule
+    R_e = 2 atanh(prod_{e' != e} tanh(t_e' / 2)), the product over the others formed by
+    forward and backward partial products (no division)."""
     n = llr.shape[1]
     m = row_ptr.size - 1
     post = np.empty(n, dtype=np.float64)
     msg = np.empty(col_idx.size, dtype=np.float64)
     t = np.empty(max_deg, dtype=np.float64)
-    fwd = np.empty(max_deg, dtype=np.float64)
-    bwd = np.empty(max_deg, dtype=np.float64)
+    th = np.empty(max_deg, dtype=np.float64)
+    bwd = np.empty(max_deg + 1, dtype=np.float64)
     h = np.empty(n, dtype=np.uint8)
+    lim = 1.0 - _TANH_EPS
     for b in range(llr.shape[0]):
         post[:] = llr[b]
         msg[:] = 0.0
@@ -372,23 +372,19 @@ def _layered_spa(llr, row_ptr, col_idx, max_deg, max_iter, early_stop, hard, ite
             for r in range(m):
                 start, stop = row_ptr[r], row_ptr[r + 1]
                 d = stop - start
-                for e in range(start, stop):
-                    t[e - start] = post[col_idx[e]] - msg[e]
-                fwd[0] = t[0]
-                for i in range(1, d):
-                    fwd[i] = _boxplus(fwd[i - 1], t[i])
-                bwd[d - 1] = t[d - 1]
-                for i in range(d - 2, -1, -1):
-                    bwd[i] = _boxplus(bwd[i + 1], t[i])
                 for i in range(d):
-                    if i == 0:
-                        new = bwd[1]
-                    elif i == d - 1:
-                        new = fwd[d - 2]
-                    else:
-                        new = _boxplus(fwd[i - 1], bwd[i + 1])
+                    t[i] = post[col_idx[start + i]] - msg[start + i]
+                    th[i] = np.tanh(0.5 * t[i])
+                bwd[d] = 1.0
+                for i in range(d - 1, -1, -1):
+                    bwd[i] = bwd[i + 1] * th[i]
+                fwd = 1.0
+                for i in range(d):
+                    p = min(max(fwd * bwd[i + 1], -lim), lim)
+                    new = 2.0 * np.arctanh(p)
                     msg[start + i] = new
                     post[col_idx[start + i]] = t[i] + new
+                    fwd *= th[i]
             if early_stop:
                 for i in range(n):
                     h[i] = post[i] < 0

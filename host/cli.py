@@ -1,0 +1,174 @@
+"""The `semcom` command line. `semcom COMMAND --help` documents each command."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _print_json(record: dict, stream=None) -> None:
+    print(json.dumps(record), file=stream or sys.stdout, flush=True)
+
+
+# -- semcom ber ----------------------------------------------------------------------------------
+
+def _add_ber(sub) -> None:
+    p = sub.add_parser("ber", help="Monte-Carlo BER/FER of a channel code over AWGN",
+                       description="Simulate bit and frame error rates of a channel code over AWGN with Gray "
+                                   "modulation, stopping each point at a frame-error target or a frame cap. "
+                                   "Eb/N0 is per information bit at the code's true rate.")
+    p.add_argument("--code", choices=("ldpc", "turbo", "uncoded"), default="ldpc")
+    p.add_argument("--n", type=int, default=648, help="LDPC codeword length: 648, 1296, 1944 (default 648)")
+    p.add_argument("--rate", default="1/2", help="LDPC rate: 1/2, 2/3, 3/4, 5/6 (default 1/2)")
+    p.add_argument("--k", type=int, default=1024, help="turbo block size K (one of the 188 LTE sizes; default 1024)")
+    p.add_argument("--modulation", "--mod", default="bpsk", help="bpsk, qpsk, 16qam, 64qam (default bpsk)")
+    p.add_argument("--decoder", help="ldpc: minsum (default) | spa; turbo: maxlog (default) | logmap")
+    p.add_argument("--iterations", type=int, help="max iterations (LDPC default 50, turbo default 8)")
+    p.add_argument("--alpha", type=float, default=0.75, help="min-sum normalization (default 0.75)")
+    p.add_argument("--offset", type=float, default=0.0, help="min-sum offset (default 0)")
+    p.add_argument("--scaling", type=float, help="turbo extrinsic scaling (default 0.75 max-log, 1.0 log-MAP)")
+    snr = p.add_mutually_exclusive_group(required=True)
+    snr.add_argument("--ebn0", help="Eb/N0 points in dB: '1,1.5,2' or 'start:stop:step'")
+    snr.add_argument("--esn0", help="Es/N0 points in dB (per complex symbol)")
+    p.add_argument("--target-errors", type=int, default=100, help="frame errors per point (default 100)")
+    p.add_argument("--max-frames", type=int, default=100_000, help="frame cap per point (default 100000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="one JSON object per point on stdout")
+    p.add_argument("--csv", metavar="FILE", help="also write the points as CSV")
+    p.add_argument("--plot", metavar="PNG", help="FER/BER plot with the published reference points")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_run_ber)
+
+
+def _run_ber(args) -> int:
+    from .ber import CodeSpec, parse_snr_list, plot_curves, simulate_curve
+    from .references import reference_points
+
+    spec = CodeSpec(args.code, n=args.n, rate=args.rate, k=args.k, decoder=args.decoder,
+                    max_iter=args.iterations, alpha=args.alpha, offset=args.offset, scaling=args.scaling)
+    kind, text = ("ebn0", args.ebn0) if args.ebn0 is not None else ("esn0", args.esn0)
+    snrs = parse_snr_list(text)
+
+    def on_point(rec):
+        if args.json:
+            _print_json(rec)
+        else:
+            print(f"Eb/N0 {rec['ebn0_db']:6.2f} dB  Es/N0 {rec['esn0_db']:6.2f} dB  frames {rec['frames']:7d}  "
+                  f"FER {rec['fer']:.3e}  BER {rec['ber']:.3e}  iter {rec['iterations_mean']:5.2f}  "
+                  f"{(rec['info_mbps'] or 0):7.2f} Mbit/s", flush=True)
+
+    if not args.json:
+        print(f"{spec.label}, {args.modulation}, AWGN, up to {args.target_errors} frame errors per point")
+    records = simulate_curve(spec, snrs, modulation=args.modulation, snr_kind=kind,
+                             target_frame_errors=args.target_errors, max_frames=args.max_frames, seed=args.seed,
+                             show_progress=not args.no_progress, on_point=on_point)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(records[0]))
+            w.writeheader()
+            w.writerows(records)
+    if args.plot:
+        refs = reference_points(spec.code, spec.n, spec.rate, spec.k)
+        plot_curves(records, args.plot, f"{spec.label}, {args.modulation}, AWGN", refs)
+        if not args.json:
+            print(f"plot: {args.plot}")
+    return 0
+
+
+# -- semcom bench ----------------------------------------------------------------------------------
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="throughput benchmarks",
+                       description="Throughput benchmarks on one core. 'fec': our LDPC 648 decoders (every rate) "
+                                   "and turbo K=1024 decoder, and GNU Radio gr-fec's LDPC decoder on the same "
+                                   "LLRs, with the ratio.")
+    p.add_argument("target", choices=("fec",))
+    p.add_argument("--ebn0", type=float, default=4.0, help="Eb/N0 of the LDPC LLRs in dB (default 4)")
+    p.add_argument("--turbo-ebn0", type=float, default=1.0, help="Eb/N0 of the turbo LLRs in dB (default 1)")
+    p.add_argument("--frames", type=int, default=2000, help="LDPC codewords per measurement (default 2000)")
+    p.add_argument("--grfec-frames", type=int, default=200, help="codewords for gr-fec, which is slow (default 200)")
+    p.add_argument("--rates", default="1/2,2/3,3/4,5/6")
+    p.add_argument("--no-grfec", action="store_true", help="skip GNU Radio's decoder")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="one JSON object per measurement")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args) -> int:
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    from .bench import bench_fec
+
+    with_grfec = not args.no_grfec
+    if with_grfec:
+        try:
+            import gnuradio.fec  # noqa: F401
+        except ImportError:
+            print("GNU Radio is not importable here: skipping gr-fec (run `make setup`)", file=sys.stderr)
+            with_grfec = False
+
+    def show(rec):
+        if args.json:
+            _print_json(rec)
+        else:
+            ratio = f"  x{rec['ratio_vs_grfec']:.0f} vs gr-fec" if "ratio_vs_grfec" in rec else ""
+            name = f"{rec['code']} {rec.get('n', rec.get('k'))} R{rec['rate']}"
+            print(f"{name:18s} {rec['decoder']:20s} Eb/N0 {rec['ebn0_db']:4.1f} dB  FER {rec['fer']:.3f}  "
+                  f"{rec['info_mbps']:8.3f} Mbit/s{ratio}", flush=True)
+
+    bench_fec(args.ebn0, args.turbo_ebn0, args.frames, args.grfec_frames, args.seed, with_grfec,
+              rates=[r.strip() for r in args.rates.split(",")], on_record=show)
+    return 0
+
+
+# -- semcom demo -----------------------------------------------------------------------------------
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the main demo (see README)",
+                       description="Send a video's description text through turbo R=1/3 + 4-QAM (GVSC's text "
+                                   "path) and LDPC 648 over AWGN at several SNRs; print error counts, write "
+                                   "report.json and a plot.")
+    p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--text", help="description to send (default: the bundled clip's caption)")
+    p.add_argument("--trials", type=int, default=200, help="transmissions per SNR point (default 200)")
+    p.add_argument("--seed", type=int, default=7777)
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from .demo import run_demo
+
+    log = (lambda *a, **k: None) if args.json else print
+    report = run_demo(Path(args.out), text=args.text, trials=args.trials, seed=args.seed, log=log)
+    if args.json:
+        _print_json(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semcom", description="gr-semcom: generative video semantic "
+                                     "communication over GNU Radio. Run `semcom COMMAND --help`.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_ber(sub)
+    _add_bench(sub)
+    _add_demo(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad user input: a clear message, not a traceback
+        print(f"semcom {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

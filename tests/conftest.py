@@ -1,0 +1,18 @@
+import os
+
+# Decoder kernels are single-threaded; keep numba from spawning a thread pool in tests.
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def shared_dir():
+    """../shared beside the repository; tests that need it skip cleanly where it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED

@@ -1,0 +1,59 @@
+"""The `semcom` command line: JSON output, plots, clear errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from semcom_host.cli import main
+
+
+def test_ber_json_csv_plot(tmp_path, capsys):
+    rc = main(["ber", "--code", "ldpc", "--rate", "5/6", "--ebn0", "3.5:4.0:0.5", "--target-errors", "20",
+               "--max-frames", "500", "--json", "--no-progress", "--csv", str(tmp_path / "p.csv"),
+               "--plot", str(tmp_path / "p.png")])
+    assert rc == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["ebn0_db"] for r in lines] == [3.5, 4.0]
+    for key in ("code", "n", "k", "rate", "modulation", "decoder", "ebn0_db", "esn0_db", "frames",
+                "frame_errors", "bit_errors", "fer", "ber", "iterations_mean", "info_mbps"):
+        assert key in lines[0]
+    assert lines[0]["fer"] > lines[1]["fer"]
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert (tmp_path / "p.csv").read_text().count("\n") == 3
+
+
+def test_ber_same_seed_same_result(capsys):
+    args = ["ber", "--code", "ldpc", "--rate", "1/2", "--esn0", "1.0", "--modulation", "qpsk",
+            "--max-frames", "200", "--json", "--no-progress"]
+    main(args)
+    first = json.loads(capsys.readouterr().out)
+    main(args)
+    second = json.loads(capsys.readouterr().out)
+    first.pop("info_mbps"), second.pop("info_mbps")
+    assert first == second
+
+
+def test_clear_errors(capsys):
+    assert main(["ber", "--rate", "7/8", "--ebn0", "1", "--no-progress"]) == 2
+    assert "unknown LDPC rate" in capsys.readouterr().err
+    assert main(["ber", "--ebn0", "a:b", "--no-progress"]) == 2
+    assert "bad SNR list" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ber"])  # an SNR list is required
+
+
+def test_entry_point_help():
+    for cmd in ([], ["ber"], ["bench"], ["demo"]):
+        out = subprocess.run([sys.executable, "-m", "semcom_host.cli", *cmd, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "usage: semcom" in out.stdout
+
+
+def test_demo_writes_report(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--trials", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "report.json").exists() and (tmp_path / "text_link_per.png").exists()
+    for rows in report["links"].values():
+        top = rows[-1]  # highest SNR: the description arrives intact
+        assert top["packet_errors"] == 0 and top["received_example"] == report["text"]
+        assert rows[0]["per"] >= top["per"]
