@@ -166,8 +166,8 @@ class fec_decoder_pdu(_PduBlock):
 
     Coding parameters as ``fec_encoder_pdu``; if the PDU carries coding parameters that differ
     from the block's, the PDU is dropped as malformed. decoder: "minsum" or "spa" for LDPC,
-    "maxlog" or "logmap" for turbo (ignored for "none"). max_iter: decoder iterations
-    (<= 0: engine default). snr_db: Es/N0 in dB used when the PDU has no ``noise_var``.
+    "maxlog" or "logmap" for turbo (ignored for "none"; None: minsum / maxlog). max_iter:
+    decoder iterations (<= 0: engine default, LDPC 50, turbo 8). snr_db: Es/N0 in dB used when the PDU has no ``noise_var``.
     In: PDU (meta with nbytes [, noise_var], c32vector). Out: PDU (meta + crc_ok +
     iterations_mean, u8vector of nbytes bytes).
     """
@@ -175,7 +175,7 @@ class fec_decoder_pdu(_PduBlock):
     _COUNTERS = ("frames_in", "frames_out", "frames_crc_ok", "frames_crc_fail", "frames_malformed")
 
     def __init__(self, fec="ldpc", n=648, rate="1/2", modulation="qpsk", crc="crc32",
-                 decoder="minsum", max_iter=50, snr_db=10.0):
+                 decoder=None, max_iter=0, snr_db=10.0):
         self.coder = make_coder(fec, n, rate, modulation, crc, decoder, max_iter)
         self._meta = coding_meta(self.coder)
         self._bits_per_symbol = bits_per_symbol(self.coder.modulation)

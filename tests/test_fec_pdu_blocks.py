@@ -1,6 +1,6 @@
 """The FEC PDU blocks in a running GNU Radio flowgraph.
 
-Link under test (all in-process, started with a deadline so that a hang fails instead of
+Link under test (semcom_blocks.fec_loopback, run with a deadline so that a hang fails instead of
 stalling CI):
 
     encoder -> pdu_to_tagged_stream -> (+ complex Gaussian noise) -> tagged_stream_to_pdu
@@ -24,22 +24,13 @@ gr = pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio (python
 pmt = pytest.importorskip("pmt", reason="needs GNU Radio's pmt bindings")
 from gnuradio import analog, blocks, pdu  # noqa: E402
 
-from semcom_blocks.fec_pdu import c32vector, fec_decoder_pdu, fec_encoder_pdu, u8vector  # noqa: E402
+from semcom_blocks.fec_loopback import FecAwgnLoopback, make_pdu, pdu_to_python  # noqa: E402
+from semcom_blocks.fec_pdu import fec_decoder_pdu, fec_encoder_pdu  # noqa: E402
 
 pytestmark = pytest.mark.gnuradio
 
 TIMEOUT_S = 30.0
 IN = pmt.intern("in")
-
-
-def make_pdu(meta: dict, vector) -> "pmt.pmt_t":
-    """PDU from a Python dict and a numpy uint8 or complex64 array."""
-    meta_pmt = pmt.make_dict()
-    for key, value in meta.items():
-        meta_pmt = pmt.dict_add(meta_pmt, pmt.intern(key), pmt.to_pmt(value))
-    if np.asarray(vector).dtype == np.uint8:
-        return pmt.cons(meta_pmt, u8vector(vector))
-    return pmt.cons(meta_pmt, c32vector(vector))
 
 
 def wait_until(predicate, timeout_s: float = TIMEOUT_S) -> bool:
@@ -61,35 +52,6 @@ def running(tb):
         tb.wait()
 
 
-def awgn_link(snr_db: float, seed: int = 1):
-    """(top_block, encoder, decoder, message_debug) for QPSK LDPC 648 R1/2 over AWGN."""
-    tb = gr.top_block()
-    enc = fec_encoder_pdu(fec="ldpc", n=648, rate="1/2", modulation="qpsk", crc="crc32")
-    dec = fec_decoder_pdu(fec="ldpc", n=648, rate="1/2", modulation="qpsk", crc="crc32",
-                          decoder="minsum", max_iter=50, snr_db=snr_db)
-    to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, "packet_len")
-    noise = analog.noise_source_c(analog.GR_GAUSSIAN, np.sqrt(10 ** (-snr_db / 10)), seed)
-    add = blocks.add_cc()
-    add.set_output_multiple(1)
-    to_pdu = pdu.tagged_stream_to_pdu(gr.types.complex_t, "packet_len")
-    sink = blocks.message_debug()
-    tb.msg_connect(enc, "out", to_stream, "pdus")
-    tb.connect(to_stream, (add, 0))
-    tb.connect(noise, (add, 1))
-    tb.connect(add, to_pdu)
-    tb.msg_connect(to_pdu, "pdus", dec, "in")
-    tb.msg_connect(dec, "out", sink, "store")
-    return tb, enc, dec, sink
-
-
-def received(sink) -> list[tuple[dict, np.ndarray]]:
-    out = []
-    for i in range(sink.num_messages()):
-        msg = sink.get_message(i)
-        out.append((pmt.to_python(pmt.car(msg)), pmt.to_python(pmt.cdr(msg))))
-    return out
-
-
 def test_noise_source_voltage_gives_complex_variance_n0():
     """The convention the flowgraph relies on: amplitude sqrt(N0) -> E|n|^2 = N0."""
     n0 = 10 ** (-3 / 10)
@@ -104,25 +66,24 @@ def test_noise_source_voltage_gives_complex_variance_n0():
     assert x.real.var() == pytest.approx(n0 / 2, rel=0.03)
 
 
+LINK = {"fec": "ldpc", "n": 648, "rate": "1/2", "modulation": "qpsk", "crc": "crc32", "decoder": "minsum"}
+
+
 def test_payloads_arrive_bit_exact_at_10db():
     rng = np.random.default_rng(2024)
-    payloads = [rng.integers(0, 256, n, dtype=np.uint8) for n in (1, 17, 0, 300, 81)]
-    tb, enc, dec, sink = awgn_link(snr_db=10.0)
-    with running(tb):
-        for seq, data in enumerate(payloads):
-            enc._post(IN, make_pdu({"seq": seq}, data))
-        assert wait_until(lambda: sink.num_messages() >= len(payloads)), dec.stats()
-    got = received(sink)
+    payloads = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (1, 17, 0, 300, 81)]
+    link = FecAwgnLoopback(10.0, **LINK)
+    enc, dec = link.encoder, link.decoder
+    got = link.transmit(payloads, timeout_s=TIMEOUT_S)
     assert len(got) == len(payloads)
     for seq, (meta, data) in enumerate(got):
         assert meta["seq"] == seq  # user metadata passes through, in order
         assert meta["crc_ok"] is True
-        assert meta["nbytes"] == payloads[seq].size
+        assert meta["nbytes"] == len(payloads[seq])
         assert meta["fec"] == "ldpc" and meta["n"] == 648 and meta["rate"] == "1/2"
         assert meta["modulation"] == "qpsk" and meta["crc"] == "crc32"
         assert meta["iterations_mean"] >= 1
-        assert data.dtype == np.uint8
-        np.testing.assert_array_equal(data, payloads[seq])
+        assert data == payloads[seq]
     assert enc.stats() == {"frames_in": 5, "frames_out": 5, "frames_malformed": 0}
     assert dec.stats() == {"frames_in": 5, "frames_out": 5, "frames_crc_ok": 5,
                            "frames_crc_fail": 0, "frames_malformed": 0}
@@ -130,16 +91,12 @@ def test_payloads_arrive_bit_exact_at_10db():
 
 def test_crc_failures_are_emitted_and_counted_at_minus_5db():
     rng = np.random.default_rng(7)
-    payloads = [rng.integers(0, 256, 100, dtype=np.uint8) for _ in range(3)]
-    tb, enc, dec, sink = awgn_link(snr_db=-5.0, seed=3)
-    with running(tb):
-        for data in payloads:
-            enc._post(IN, make_pdu({}, data))
-        assert wait_until(lambda: sink.num_messages() >= len(payloads)), dec.stats()
-    got = received(sink)
+    payloads = [rng.integers(0, 256, 100, dtype=np.uint8).tobytes() for _ in range(3)]
+    link = FecAwgnLoopback(-5.0, seed=3, **LINK)
+    got = link.transmit(payloads, timeout_s=TIMEOUT_S)
     assert [meta["crc_ok"] for meta, _ in got] == [False] * 3
-    assert all(data.size == 100 for _, data in got)
-    stats = dec.stats()
+    assert all(len(data) == 100 for _, data in got)
+    stats = link.decoder.stats()
     assert stats["frames_crc_fail"] == 3 and stats["frames_crc_ok"] == 0
     assert stats["frames_malformed"] == 0
 
@@ -179,7 +136,7 @@ def test_malformed_pdus_are_counted_logged_and_dropped(capfd):
         assert wait_until(lambda: sink.num_messages() >= 1), dec.stats()
         time.sleep(0.1)
     assert sink.num_messages() == 1
-    meta_out, data = received(sink)[0]
+    meta_out, data = pdu_to_python(sink.get_message(0))
     assert meta_out["crc_ok"] is True
     np.testing.assert_array_equal(data, np.arange(40, dtype=np.uint8))
     stats = dec.stats()
@@ -202,7 +159,7 @@ def test_noise_var_in_meta_overrides_snr_db_and_extra_symbols_are_ignored():
         dec._post(IN, make_pdu({"nbytes": 64, "noise_var": 0.1}, symbols))
         dec._post(IN, make_pdu({"nbytes": 64, "noise_var": 0}, symbols))  # N0 = 0 is floored
         assert wait_until(lambda: sink.num_messages() >= 2), dec.stats()
-    for meta, out in received(sink):
+    for meta, out in (pdu_to_python(sink.get_message(i)) for i in range(sink.num_messages())):
         assert meta["crc_ok"] is True
         np.testing.assert_array_equal(out, data)
 
