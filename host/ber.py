@@ -23,7 +23,7 @@ from semcom_blocks.phy.ldpc import get_ldpc, parse_rate
 from semcom_blocks.phy.modulation import bits_per_symbol, demodulate_llr, modulate
 from semcom_blocks.phy.snr import ebn0_to_esn0, esn0_to_ebn0, noise_var_from_esn0
 
-__all__ = ["CodeSpec", "simulate_point", "simulate_curve", "parse_snr_list", "plot_curves"]
+__all__ = ["CodeSpec", "simulate_point", "simulate_curve", "parse_snr_list", "plot_curves", "snr_at_fer"]
 
 CODES = ("ldpc", "turbo", "uncoded")
 
@@ -195,6 +195,16 @@ def simulate_curve(spec: CodeSpec, snrs: list[float], modulation: str = "bpsk", 
         if on_point is not None:
             on_point(rec)
     return records
+
+
+def snr_at_fer(records: list[dict], target: float = 1e-2, key: str = "ebn0_db") -> float | None:
+    """SNR (``key``) where the FER crosses ``target``, interpolated linearly in log FER between
+    the two simulated points around it; None if the points do not bracket the target."""
+    pts = sorted((r[key], r["fer"]) for r in records if r["fer"] > 0)
+    for (x0, f0), (x1, f1) in zip(pts, pts[1:]):
+        if f0 >= target >= f1 and f0 > f1:
+            return x0 + (x1 - x0) * math.log(f0 / target) / math.log(f0 / f1)
+    return None
 
 
 def plot_curves(records: list[dict], path, title: str | None = None, references=()) -> None:

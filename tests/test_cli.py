@@ -57,3 +57,11 @@ def test_demo_writes_report(tmp_path, capsys):
         top = rows[-1]  # highest SNR: the description arrives intact
         assert top["packet_errors"] == 0 and top["received_example"] == report["text"]
         assert rows[0]["per"] >= top["per"]
+
+
+def test_snr_at_fer_interpolates_in_log_fer():
+    from semcom_host.ber import snr_at_fer
+
+    recs = [{"ebn0_db": 1.0, "fer": 1e-1}, {"ebn0_db": 2.0, "fer": 1e-3}, {"ebn0_db": 3.0, "fer": 0.0}]
+    assert abs(snr_at_fer(recs) - 1.5) < 1e-9
+    assert snr_at_fer(recs, 1e-5) is None

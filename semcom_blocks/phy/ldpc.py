@@ -250,27 +250,29 @@ def _syndrome_zero(cw, row_ptr, col_idx):
 
 
 @numba.njit(cache=True, inline="always", fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
-def _gather_run(post, msg_row, t_row, min1, min2, arg, neg, j, r0, r1, voff):
-    """Variable-to-check values of rows r0..r1-1 of one circulant (variables voff + r)."""
+def _gather_run(post, msg, t, min1, min2, arg, neg, blk, j, r0, r1, voff):
+    """Variable-to-check values of rows r0..r1-1 of circulant ``blk`` (the j-th of its layer),
+    reading variables voff + r. Indexes the 2-D arrays directly: slicing them here would cost
+    a reference-count update per slice in the innermost loop."""
     for r in range(r0, r1):
-        v = post[voff + r] - msg_row[r]
-        t_row[r] = v
+        v = post[voff + r] - msg[blk, r]
+        t[j, r] = v
         a = abs(v)
         neg[r] ^= v < 0
-        smaller = a < min1[r]
-        min2[r] = min1[r] if smaller else min(min2[r], a)
-        arg[r] = j if smaller else arg[r]
-        min1[r] = a if smaller else min1[r]
+        m1 = min1[r]
+        arg[r] = j if a < m1 else arg[r]
+        min2[r] = min(min2[r], max(m1, a))  # branch-free: the second smallest so far
+        min1[r] = min(m1, a)
 
 
 @numba.njit(cache=True, inline="always", fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
-def _scatter_run(post, msg_row, t_row, min1, min2, arg, neg, j, r0, r1, voff):
-    """New check-to-variable messages and posteriors for rows r0..r1-1 of one circulant."""
+def _scatter_run(post, msg, t, min1, min2, arg, neg, blk, j, r0, r1, voff):
+    """New check-to-variable messages and posteriors for rows r0..r1-1 of circulant ``blk``."""
     for r in range(r0, r1):
-        v = t_row[r]
+        v = t[j, r]
         mag = min2[r] if arg[r] == j else min1[r]
         new = -mag if (v < 0) != neg[r] else mag
-        msg_row[r] = new
+        msg[blk, r] = new
         post[voff + r] = v + new
 
 
@@ -296,8 +298,9 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
     parity = np.empty(z, dtype=np.bool_)
     zero = np.float32(0.0)
     for b in range(llr.shape[0]):
-        post[:] = llr[b]
-        msg[:] = 0.0
+        for i in range(n):
+            post[i] = llr[b, i]
+        msg[:, :] = 0.0
         done = False
         it = 0
         while it < max_iter and not done:
@@ -312,16 +315,16 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
                 for j in range(deg):
                     blk = first + j
                     base, s = blk_col[blk] * z, blk_shift[blk]
-                    _gather_run(post, msg[blk], t[j], min1, min2, arg, neg, j, 0, z - s, base + s)
-                    _gather_run(post, msg[blk], t[j], min1, min2, arg, neg, j, z - s, z, base + s - z)
+                    _gather_run(post, msg, t, min1, min2, arg, neg, blk, j, 0, z - s, base + s)
+                    _gather_run(post, msg, t, min1, min2, arg, neg, blk, j, z - s, z, base + s - z)
                 for r in range(z):
                     min1[r] = alpha * max(min1[r] - offset, zero)
                     min2[r] = alpha * max(min2[r] - offset, zero)
                 for j in range(deg):
                     blk = first + j
                     base, s = blk_col[blk] * z, blk_shift[blk]
-                    _scatter_run(post, msg[blk], t[j], min1, min2, arg, neg, j, 0, z - s, base + s)
-                    _scatter_run(post, msg[blk], t[j], min1, min2, arg, neg, j, z - s, z, base + s - z)
+                    _scatter_run(post, msg, t, min1, min2, arg, neg, blk, j, 0, z - s, base + s)
+                    _scatter_run(post, msg, t, min1, min2, arg, neg, blk, j, z - s, z, base + s - z)
             if early_stop:
                 done = True
                 for l in range(n_layers):
