@@ -219,8 +219,8 @@ def plot_curves(records: list[dict], path, title: str | None = None, references=
     for key, style in (("fer", "o-"), ("ber", "s--")):
         y = [r[key] if r[key] > 0 else np.nan for r in records]
         ax.semilogy(x, y, style, label=key.upper())
-    for label, points in references:
-        ax.semilogy([p[0] for p in points], [p[1] for p in points], "k*", markersize=11, label=label)
+    for (label, points), marker in zip(references, ("k*", "kD", "k^", "kv")):
+        ax.semilogy([p[0] for p in points], [p[1] for p in points], marker, markersize=9, label=label)
     ax.set_xlabel("Eb/N0 (dB)")
     ax.set_ylabel("error rate")
     ax.grid(True, which="both", alpha=0.3)

@@ -68,7 +68,8 @@ def _run_ber(args) -> int:
     if not args.json:
         crossing = snr_at_fer(records)
         if crossing is not None:
-            print(f"FER 1e-2 at Eb/N0 = {crossing:.2f} dB (log-linear interpolation)")
+            print(f"FER 1e-2 at Eb/N0 = {crossing:.2f} dB, Es/N0 = {snr_at_fer(records, key='esn0_db'):.2f} dB "
+                  "(log-linear interpolation)")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(records[0]))

@@ -160,3 +160,17 @@ def test_alist_export(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "648 108"
     assert sum(int(v) for v in lines[2].split()) == code.col_idx.size
+
+
+@pytest.mark.parametrize("modulation,rate,esn0_at_1e2", [("qpsk", "1/2", 1.9), ("qpsk", "3/4", 4.95),
+                                                          ("16qam", "1/2", 7.3), ("16qam", "3/4", 11.2)])
+def test_coded_qam_fer_band_against_published_es_n0(modulation, rate, esn0_at_1e2):
+    """Anchors: Es/N0 for FER 1e-2 with Gray QAM and SPA. 0.4 dB above it the FER is small,
+    0.6 dB below it large: a wrong demapper scale or bit order fails one of the two."""
+    spec = CodeSpec("ldpc", 648, rate, decoder="spa")
+    good = simulate_point(spec, modulation, esn0_db=esn0_at_1e2 + 0.4, target_frame_errors=25, max_frames=600,
+                          seed=21)
+    bad = simulate_point(spec, modulation, esn0_db=esn0_at_1e2 - 0.6, target_frame_errors=25, max_frames=600,
+                         seed=22)
+    assert good["fer"] < 0.012, good
+    assert bad["fer"] > 0.02, bad
