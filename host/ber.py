@@ -12,10 +12,9 @@ decoder time alone (not encoding or the channel), on the calling thread.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -230,11 +229,3 @@ def plot_curves(records: list[dict], path, title: str | None = None, references=
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def to_json_line(record: dict) -> str:
-    return json.dumps(record, separators=(", ", ": "))
-
-
-def spec_dict(spec: CodeSpec) -> dict:
-    return asdict(spec)

@@ -93,3 +93,39 @@ def test_snr_helpers():
     assert np.isclose(esn0_from_noise_var(noise_var_from_esn0(7.5)), 7.5)
     with pytest.raises(ValueError):
         ebn0_to_esn0(1.0, 1.5, 2)
+
+
+def _gray_qam_ber_theory(mod, esn0_db):
+    """Exact uncoded BER of hard decisions on Gray QAM over AWGN, from the decision regions of
+    each axis (independent of the demapper: thresholds half-way between levels)."""
+    from math import erfc, sqrt
+
+    pts = constellation(mod)
+    m = bits_per_symbol(mod)
+    axis_bits = 1 if mod == "bpsk" else m // 2
+    levels = np.unique(np.round(pts.real, 9))
+    # bits of each level on the in-phase axis: read them off the constellation itself
+    idx = np.array([np.flatnonzero(np.isclose(pts.real, lv))[0] for lv in levels])
+    bits = ((idx[:, None] >> np.arange(m - 1, m - 1 - axis_bits, -1)) & 1)
+    sigma = sqrt(10 ** (-esn0_db / 10) / 2)
+    q = lambda x: 0.5 * erfc(x / sqrt(2))  # noqa: E731
+    edges = np.r_[-np.inf, (levels[1:] + levels[:-1]) / 2, np.inf]
+    wrong = 0.0
+    for i, a in enumerate(levels):
+        for r in range(len(levels)):
+            p = q((edges[r] - a) / sigma) - q((edges[r + 1] - a) / sigma)
+            wrong += p * np.count_nonzero(bits[i] != bits[r])
+    return wrong / (len(levels) * axis_bits)
+
+
+@pytest.mark.parametrize("mod,esn0_db", [("bpsk", 4.0), ("qpsk", 7.0), ("16qam", 12.0), ("64qam", 18.0)])
+def test_uncoded_ber_matches_theory(mod, esn0_db):
+    from semcom_host.ber import CodeSpec, simulate_point
+
+    rec = simulate_point(CodeSpec("uncoded", k=6000), mod, esn0_db=esn0_db, target_frame_errors=10**9,
+                         max_frames=40, seed=4)
+    theory = _gray_qam_ber_theory(mod, esn0_db)
+    errors = rec["bit_errors"]
+    expected = theory * rec["frames"] * rec["k"]
+    assert expected > 400
+    assert abs(errors - expected) < 5 * np.sqrt(expected), (errors, expected)

@@ -111,10 +111,6 @@ class LdpcCode:
     def __repr__(self) -> str:
         return f"LdpcCode(n={self.n}, rate={self.rate_name!r})"
 
-    @property
-    def name(self) -> str:
-        return f"ldpc{self.n}r{_RATE_TAG[self.rate_name][1:]}"
-
     # -- structure -------------------------------------------------------------------------
     def _check_dual_diagonal(self) -> None:
         """Verify the parity structure the encoder relies on; find the shift x with sum = P^x."""

@@ -39,6 +39,7 @@ import numpy as np
 
 from .crc import crc_attach_bits, crc_check_bits, get_crc
 from .fec_types import DecodeResult, as_bit_batch, as_llr_batch
+from .modulation import LLR_MAX
 from .turbo_qpp import TURBO_BLOCK_SIZES, qpp_params, qpp_permutation
 
 __all__ = [
@@ -53,8 +54,9 @@ __all__ = [
 
 #: Largest code block size Z of 36.212 section 5.1.2 (bits).
 TURBO_MAX_BLOCK = 6144
-#: LLR given to the filler bits (known zeros) at the receiver: far stronger than any channel LLR.
-FILLER_LLR = 1.0e4
+#: LLR given to the filler bits (known zeros) at the receiver: the demapper's clip, as for the
+#: LDPC code's shortened bits.
+FILLER_LLR = LLR_MAX
 
 _ALGORITHMS = ("maxlog", "logmap")
 _DEFAULT_SCALING = {"maxlog": 0.75, "logmap": 1.0}
