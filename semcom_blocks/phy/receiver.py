@@ -1,0 +1,346 @@
+"""The burst receiver: continuous samples in, received transmissions out.
+
+Per burst, all in numpy over whole frames:
+
+1. Detection: the STF repeats every L = fft_len/4 samples. Over a window of W = 8L samples the
+   normalised autocorrelation rho(d) = |sum r*[d+k] r[d+k+L]| / sqrt(sum |r[d+k]|^2 sum
+   |r[d+k+L]|^2) is near SNR/(1+SNR) inside the STF and near 1/sqrt(W) on noise (normalising
+   by both halves keeps the end of a burst followed by silence from looking periodic); a burst
+   is declared where rho stays above ``threshold`` for 3L/4 of L consecutive lags. The angle of the sum gives the coarse CFO
+   (range +-2 subcarrier spacings).
+2. Timing: cross-correlation with the known long training symbol; the lag maximising the sum of
+   the two LTF peaks (fft_len apart) starts the first long symbol. The FFT window is then
+   backed off by ``timing_backoff`` samples into the cyclic prefix (the channel estimate absorbs
+   the resulting phase ramp) so that multipath precursors stay inside the prefix.
+3. Fine CFO from the two long symbols (range +-0.5 spacing); the burst is de-rotated.
+4. Channel: least-squares estimate on the used subcarriers from the averaged long symbols,
+   smoothed by fitting a time-domain channel of at most cp_len taps, keeping the taps that
+   stand above the noise. Noise: N0 per subcarrier from the difference of the two long symbols
+   and the fit residual. SNR estimate = mean |H|^2 / N0 (Es/N0 per data symbol).
+5. SIG, unit table and payload OFDM symbols: pilots give each symbol's common phase and phase
+   slope (sampling offset), smoothed over neighbouring symbols; zero-forcing equalisation
+   (MMSE optional for analog units) with per-symbol noise variance N0 / |H_k|^2, which scales
+   the exact LLRs of digital units and comes with analog units.
+
+Robustness: NaN/inf samples are zeroed and counted; a SIG or table that fails its CRC, a table
+that does not parse, and a burst cut short by the end of the stream are counted in ``stats``
+and skipped; every digital unit carries its own CRC verdict; analog units are marked analog.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fec import PayloadCoder
+from .frame import FrameFormat, TableEntry, decode_sig, decode_table
+from .modulation import demodulate_llr
+from .ofdm import OfdmParams
+from .snr import esn0_from_noise_var
+
+__all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
+
+RX_COUNTERS = ("samples_in", "samples_nonfinite", "detections", "sig_failures", "table_failures",
+               "frames_ok", "frames_truncated", "units_digital_ok", "units_digital_crc_fail", "units_analog")
+#: largest payload (complex symbols) a unit table may announce; more is treated as corruption
+MAX_PAYLOAD_SYMBOLS = 1 << 22
+
+
+@dataclass
+class ReceivedUnit:
+    """A unit as received. digital: ``data`` bytes and ``crc_ok``; analog: ``data`` complex64
+    equalised symbols, ``crc_ok`` None, ``noise_var`` the per-symbol noise variance estimate."""
+
+    name: str
+    kind: str
+    data: bytes | np.ndarray
+    crc_ok: bool | None
+    noise_var: np.ndarray = field(repr=False)
+    coder: PayloadCoder | None = field(default=None, repr=False)
+
+
+@dataclass
+class ReceivedFrame:
+    """A decoded burst. start: absolute sample index of the first long training symbol (after
+    the timing back-off); cfo: carrier offset in subcarrier spacings; snr_est_db: Es/N0 per data
+    symbol estimated from the preamble; noise_var: N0 per subcarrier."""
+
+    frame_type: int
+    seq: int
+    units: list[ReceivedUnit]
+    start: int
+    end: int
+    cfo: float
+    snr_est_db: float
+    noise_var: float
+
+    @property
+    def crc_ok(self) -> bool:
+        return all(u.crc_ok for u in self.units if u.kind == "digital")
+
+
+class _NeedMore(Exception):
+    """The burst continues past the samples buffered so far."""
+
+
+class _Skip(Exception):
+    """The burst cannot be decoded (counter name in args[0]); resume the search after it."""
+
+
+class BurstReceiver:
+    """Stateful receiver over a stream: ``push(samples)`` returns the frames completed so far;
+    ``flush()`` ends the stream. ``stats`` counts everything that happened (RX_COUNTERS)."""
+
+    def __init__(self, params: OfdmParams | None = None, threshold: float = 0.25, timing_backoff: int | None = None,
+                 equalizer: str = "zf", decoder: str | None = None, max_iter: int | None = None):
+        if equalizer not in ("zf", "mmse"):
+            raise ValueError("equalizer must be 'zf' or 'mmse'")
+        if not 0.05 <= threshold < 1:
+            raise ValueError("threshold must be in [0.05, 1)")
+        self.params = params or OfdmParams()
+        self.format = FrameFormat(self.params)
+        self.threshold = float(threshold)
+        p = self.params
+        self.backoff = min(4, p.cp_len // 4) if timing_backoff is None else int(timing_backoff)
+        self.equalizer = equalizer
+        self.decoder_kwargs = {k: v for k, v in (("decoder", decoder), ("max_iter", max_iter)) if v is not None}
+        self.stats = dict.fromkeys(RX_COUNTERS, 0)
+        self._buf = np.zeros(0, np.complex64)
+        self._base = 0  # absolute index of _buf[0]
+        self._search = 0  # where detection resumes, relative to _buf
+        self._period = p.fft_len // 4
+        self._window = 8 * self._period
+        # least-squares fit of a cp_len-tap channel to the used subcarriers
+        taps = max(p.cp_len, 1)
+        self._fmat = np.exp(-2j * np.pi * np.outer(p.used, np.arange(taps)) / p.fft_len)
+        self._used_bins = p.bins(p.used)
+        self._data_pos = np.searchsorted(p.used, p.data)
+        self._pilot_pos = np.searchsorted(p.used, p.pilots)
+
+    # -- streaming -----------------------------------------------------------------------------
+    def push(self, samples) -> list[ReceivedFrame]:
+        x = np.asarray(samples, dtype=np.complex64).reshape(-1)
+        self.stats["samples_in"] += x.size
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.stats["samples_nonfinite"] += int(bad.sum())
+            x = np.where(bad, np.complex64(0), x)
+        self._buf = np.concatenate([self._buf, x])
+        return self._run(final=False)
+
+    def flush(self) -> list[ReceivedFrame]:
+        """End of stream: decode what can be decoded, count a burst cut short as truncated."""
+        frames = self._run(final=True)
+        self._buf, self._search = np.zeros(0, np.complex64), 0
+        return frames
+
+    def _run(self, final: bool) -> list[ReceivedFrame]:
+        frames = []
+        while True:
+            det = self._detect(self._search)  # (plateau start, coarse CFO) or None
+            if det is None:
+                keep = self._window + 2 * self._period
+                self._trim(max(self._search, len(self._buf) - keep))
+                return frames
+            self.stats["detections"] += 1
+            try:
+                frame, end = self._decode(det)
+            except _NeedMore:
+                if final:
+                    self.stats["frames_truncated"] += 1
+                    self._search = det[0] + self.params.preamble.size
+                    continue
+                self.stats["detections"] -= 1  # it will be detected again with more samples
+                self._trim(det[0])
+                return frames
+            except _Skip as why:
+                self.stats[why.args[0]] += 1
+                self._search = det[0] + self.params.preamble.size
+                continue
+            self.stats["frames_ok"] += 1
+            frames.append(frame)
+            self._search = end
+
+    def _trim(self, start: int) -> None:
+        start = max(0, min(start, len(self._buf)))
+        self._buf = self._buf[start:]
+        self._base += start
+        self._search = max(0, self._search - start)
+
+    # -- 1. detection and coarse CFO ------------------------------------------------------------
+    def _detect(self, start: int):
+        """(first lag d of the plateau, coarse CFO in cycles/sample) or None."""
+        L, W = self._period, self._window
+        r = self._buf[start:]
+        n = r.size - L - W
+        if n < 2 * L:
+            return None
+        prod = np.conj(r[:-L]) * r[L:]
+        cs = np.concatenate([[0], np.cumsum(prod, dtype=np.complex128)])
+        corr = cs[W:W + n] - cs[:n]
+        pw = np.concatenate([[0.0], np.cumsum(np.abs(r) ** 2, dtype=np.float64)])
+        early = pw[W:W + n] - pw[:n]  # power of r[d .. d+W)
+        late = pw[W + L:W + L + n] - pw[L:L + n]  # power of r[d+L .. d+L+W)
+        rho = np.abs(corr) / (np.sqrt(early * late) + 1e-20)
+        above = np.concatenate([[0], np.cumsum(rho > self.threshold)])
+        count = above[L:] - above[:-L]  # lags above threshold among the next L
+        hits = np.flatnonzero(count >= (3 * L) // 4)
+        if hits.size == 0:
+            return None
+        d0 = int(hits[0])
+        peak = d0 + int(np.argmax(rho[d0:d0 + 2 * L]))
+        return start + d0, float(np.angle(corr[peak]) / (2 * np.pi * L))
+
+    # -- 2..5 ----------------------------------------------------------------------------------
+    def _decode(self, det) -> tuple[ReceivedFrame, int]:
+        d0, cfo = det
+        p, fmt = self.params, self.format
+        N = p.fft_len
+        # LTF search region: from the plateau start to well past where the long symbols must be
+        lo = d0
+        hi = d0 + p.stf.size + p.ltf.size + self._window
+        if hi + N > len(self._buf):
+            raise _NeedMore
+        seg = self._buf[lo:hi + N] * np.exp(-2j * np.pi * cfo * np.arange(hi + N - lo))
+        xc = np.abs(np.correlate(seg, p.ltf_symbol, "valid"))
+        both = xc[:-N] + xc[N:]
+        t1 = lo + int(np.argmax(both))
+        # fine CFO from the two long symbols
+        a = self._buf[t1:t1 + N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 - lo))
+        b = self._buf[t1 + N:t1 + 2 * N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 + N - lo))
+        cfo += float(np.angle(np.vdot(a, b)) / (2 * np.pi * N))
+        start = t1 - self.backoff
+        derot = lambda i0, count: self._buf[i0:i0 + count] * np.exp(  # noqa: E731
+            -2j * np.pi * cfo * (np.arange(count) + i0 - start))
+        ltf = np.fft.fft(derot(start, 2 * N).reshape(2, N), axis=1) * p.rx_scale
+        h, n0 = self._channel(ltf[0, self._used_bins] / p.ltf_freq, ltf[1, self._used_bins] / p.ltf_freq)
+
+        sym_len = p.symbol_len
+        first = start + 2 * N
+
+        def symbols(offset: int, count: int):
+            """Equalised data symbols and their noise variances, OFDM symbols offset..+count."""
+            i0 = first + offset * sym_len
+            if i0 + count * sym_len > len(self._buf):
+                raise _NeedMore
+            y = p.demodulate(derot(i0, count * sym_len), count)[:, self._used_bins]
+            return self._equalize(y, h, n0, offset)
+
+        # SIG
+        sig_x, sig_nv, _ = symbols(0, fmt.n_sig)
+        sig_llr = demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1))
+        bits, _, _ = fmt.sig_layout.decode(sig_llr)
+        sig = decode_sig(np.packbits(bits).tobytes())
+        if sig is None:
+            raise _Skip("sig_failures")
+        frame_type, seq, table_len = sig
+        # unit table
+        n_tab = fmt.n_table_symbols(table_len)
+        tab_x, tab_nv, _ = symbols(fmt.n_sig, n_tab)
+        table = fmt.table_coder.decode(tab_x.reshape(-1), tab_nv.reshape(-1), table_len)
+        if not table.crc_ok:
+            raise _Skip("table_failures")
+        try:
+            entries = decode_table(table.data)
+        except ValueError:
+            raise _Skip("table_failures") from None
+        total = sum(e.n_symbols for e in entries)
+        if total > MAX_PAYLOAD_SYMBOLS:
+            raise _Skip("table_failures")
+        # payload
+        n_pay = fmt.n_payload_symbols(total)
+        units = []
+        if n_pay:
+            zf, nv, mmse = symbols(fmt.n_sig + n_tab, n_pay)
+            units = self._units(entries, zf.reshape(-1), nv.reshape(-1), mmse.reshape(-1) if mmse is not None else None)
+        end = first + (fmt.n_sig + n_tab + n_pay) * sym_len
+        frame = ReceivedFrame(frame_type, seq, units, self._base + start, self._base + end, cfo * N,
+                              esn0_from_noise_var(n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30)), n0)
+        return frame, end
+
+    def _channel(self, h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, float]:
+        """Smoothed channel on the used subcarriers and the noise variance N0 per subcarrier."""
+        n_used = h1.size
+        h_ls = (h1 + h2) / 2
+        diff_energy = float(np.sum(np.abs(h1 - h2) ** 2)) / 2  # E = n_used N0
+        n0_diff = max(diff_energy / n_used, 1e-30)
+        # Which taps exist, by orthogonal matching pursuit: take the tap the residual matches
+        # best, refit all chosen taps by least squares, repeat while the best match stands 10 dB
+        # above the noise of a matched-filter tap, N0 / (2 n_used). (A plain cp_len-tap fit is
+        # ill-conditioned: the used band is not the whole FFT, so its outer taps are very noisy;
+        # a plain matched filter leaks into every tap.)
+        fmat = self._fmat
+        floor = 10 * n0_diff / (2 * n_used)
+        chosen: list[int] = []
+        resid = h_ls
+        for _ in range(fmat.shape[1]):
+            match = np.abs(fmat.conj().T @ resid) ** 2 / n_used**2
+            match[chosen] = 0
+            best = int(np.argmax(match))
+            if chosen and match[best] <= floor:
+                break
+            chosen.append(best)
+            fsel = fmat[:, chosen]
+            sel, *_ = np.linalg.lstsq(fsel, h_ls, rcond=None)
+            resid = h_ls - fsel @ sel
+        h = fsel @ sel
+        resid = float(np.sum(np.abs(h_ls - h) ** 2))  # E = (n_used - taps) N0 / 2
+        dof = n_used + (n_used - len(chosen))
+        n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
+        return h, n0
+
+    def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int):
+        """(zero-forcing symbols, their noise variances, MMSE symbols or None), each
+        (n_sym, n_data), from (n_sym, n_used) received values."""
+        p = self.params
+        n_sym = y.shape[0]
+        pil = y[:, self._pilot_pos] * np.conj(h[self._pilot_pos] * p.pilot_values(first_symbol, n_sym))
+        cpe = np.unwrap(np.angle(pil.sum(axis=1)))
+        k = p.pilots.astype(float)
+        rel = np.angle(pil * np.exp(-1j * cpe)[:, None])
+        slope = (rel @ k) / (k @ k)
+        cpe, slope = _track(cpe, 9), _track(slope, 15)
+        phase = np.exp(-1j * (cpe[:, None] + slope[:, None] * p.data[None, :]))
+        hd = h[self._data_pos]
+        yd = y[:, self._data_pos] * phase
+        zf = (yd / hd).astype(np.complex64)
+        nv = np.broadcast_to(n0 / np.abs(hd) ** 2, zf.shape)
+        mmse = None
+        if self.equalizer == "mmse":
+            mmse = (yd * np.conj(hd) / (np.abs(hd) ** 2 + n0)).astype(np.complex64)
+        return zf, nv, mmse
+
+    def _units(self, entries: list[TableEntry], zf, nv, mmse) -> list[ReceivedUnit]:
+        units, pos = [], 0
+        for e in entries:
+            span = slice(pos, pos + e.n_symbols)
+            pos += e.n_symbols
+            if e.kind == "digital":
+                llr = demodulate_llr(zf[span], e.coder.modulation, nv[span])
+                out = e.coder.decode_llr(llr, e.length)
+                self.stats["units_digital_ok" if out.crc_ok else "units_digital_crc_fail"] += 1
+                units.append(ReceivedUnit(e.name, "digital", out.data, out.crc_ok, nv[span].copy(), e.coder))
+            else:
+                self.stats["units_analog"] += 1
+                if mmse is not None:
+                    hd2 = 1.0 / nv[span]  # |H|^2 / N0 per symbol
+                    units.append(ReceivedUnit(e.name, "analog", mmse[span].copy(), None, 1.0 / (1.0 + hd2)))
+                else:
+                    units.append(ReceivedUnit(e.name, "analog", zf[span].copy(), None, nv[span].copy()))
+        return units
+
+
+def _track(x: np.ndarray, width: int) -> np.ndarray:
+    """Per-symbol estimates smoothed for tracking: a straight line through all of them (a
+    residual carrier offset makes the common phase a ramp, a sampling offset the phase slope)
+    plus a centered moving average of up to ``width`` symbols of what the line leaves."""
+    n = x.size
+    if n < 3:
+        return x
+    t = np.arange(n)
+    line = np.polyval(np.polyfit(t, x, 1), t)
+    resid = x - line
+    w = min(width, n)
+    half = w // 2
+    padded = np.concatenate([np.full(half, resid[0]), resid, np.full(w - 1 - half, resid[-1])])
+    return line + np.convolve(padded, np.ones(w) / w, mode="valid")
