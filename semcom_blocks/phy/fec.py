@@ -13,6 +13,7 @@ follows the payload bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -65,6 +66,9 @@ class PayloadCoder:
         if self.crc is not None:
             get_crc(self.crc)
 
+    def _layout(self, info_bits: int) -> LdpcLayout:
+        return _ldpc_layout(self.n, self.rate, info_bits)
+
     # -- sizes -----------------------------------------------------------------------------
     @property
     def crc_bits(self) -> int:
@@ -81,7 +85,7 @@ class PayloadCoder:
         if info == 0:
             return 0
         if self.fec == "ldpc":
-            return LdpcLayout(get_ldpc(self.n, self.rate), info).coded_bits
+            return self._layout(info).coded_bits
         if self.fec == "turbo":
             from .turbo import turbo_payload_coded_len
 
@@ -106,7 +110,7 @@ class PayloadCoder:
         if info.size == 0:
             return info
         if self.fec == "ldpc":
-            return LdpcLayout(get_ldpc(self.n, self.rate), info.size).encode(info)
+            return self._layout(info.size).encode(info)
         if self.fec == "turbo":
             from .turbo import turbo_encode_payload
 
@@ -136,7 +140,7 @@ class PayloadCoder:
         if info_len == 0:
             return DecodedPayload(b"", True, np.ones(0, bool), np.zeros(0, np.int32))
         if self.fec == "ldpc":
-            bits, blocks_ok, iters = LdpcLayout(get_ldpc(self.n, self.rate), info_len).decode(llr, **kwargs)
+            bits, blocks_ok, iters = self._layout(info_len).decode(llr, **kwargs)
         elif self.fec == "turbo":
             from .turbo import turbo_decode_payload
 
@@ -154,3 +158,9 @@ class PayloadCoder:
         """Payload from received symbols with complex noise variance ``noise_var`` (N0)."""
         llr = demodulate_llr(np.asarray(symbols).reshape(-1), self.modulation, noise_var, exact=exact)
         return self.decode_llr(llr, nbytes)
+
+
+@lru_cache(maxsize=1024)
+def _ldpc_layout(n: int, rate: str, info_bits: int) -> LdpcLayout:
+    """Layouts are pure functions of their sizes: build each once (they hold index arrays)."""
+    return LdpcLayout(get_ldpc(n, rate), info_bits)

@@ -137,7 +137,11 @@ def demodulate_llr(symbols, mod: str, noise_var, exact: bool = True) -> np.ndarr
         raise ValueError("demodulate_llr: noise_var must be finite and >= 0")
     n0 = np.broadcast_to(np.maximum(n0, N0_MIN), y.shape)
     m = MODULATIONS[name]
-    per_axis = _axis(name)[0]
+    per_axis, scale = _axis(name)[:2]
+    if m <= 2:  # one bit per axis: the exact LLR is linear, -4 a y / N0 (levels +-a)
+        axes = [y.real] if m == 1 else [y.real, y.imag]
+        llr = np.stack([-4.0 * scale * ax / n0 for ax in axes], axis=1)
+        return np.clip(llr, -LLR_MAX, LLR_MAX).astype(np.float32).reshape(-1)
     llr = np.empty((y.size, m))
     llr[:, :per_axis] = _axis_llr(y.real.astype(np.float64), n0, name, exact)
     if name != "bpsk":

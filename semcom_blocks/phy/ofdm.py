@@ -134,16 +134,16 @@ class OfdmParams:
 
     # -- pilots ------------------------------------------------------------------------------------
     @cached_property
-    def _pilot_base(self) -> np.ndarray:
+    def _pilot_table(self) -> np.ndarray:
+        """(127, n_pilots): pilot values of OFDM symbol i (mod 127), the scrambler's period."""
         base = np.ones(len(self.pilots))
         base[-1] = -1.0
-        return base
+        polarity = 1.0 - 2.0 * scrambler_sequence(127)
+        return polarity[:, None] * base[None, :]
 
     def pilot_values(self, first_symbol: int, count: int) -> np.ndarray:
         """(count, n_pilots) pilot values of OFDM symbols first_symbol .. first_symbol+count-1."""
-        polarity = 1.0 - 2.0 * scrambler_sequence(127)
-        idx = (first_symbol + np.arange(count)) % 127
-        return polarity[idx, None] * self._pilot_base[None, :]
+        return self._pilot_table[(first_symbol + np.arange(count)) % 127]
 
     # -- symbols -----------------------------------------------------------------------------------
     def modulate(self, data_symbols: np.ndarray, first_symbol: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ Per burst, all in numpy over whole frames:
    normalised autocorrelation rho(d) = |sum r*[d+k] r[d+k+L]| / sqrt(sum |r[d+k]|^2 sum
    |r[d+k+L]|^2) is near SNR/(1+SNR) inside the STF and near 1/sqrt(W) on noise (normalising
    by both halves keeps the end of a burst followed by silence from looking periodic); a burst
-   is declared where rho stays above ``threshold`` for 3L/4 of L consecutive lags. The angle of the sum gives the coarse CFO
+   is declared where rho, evaluated every L lags, is above ``threshold`` twice in a row. The angle of the sum gives the coarse CFO
    (range +-2 subcarrier spacings).
 2. Timing: cross-correlation with the known long training symbol; the lag maximising the sum of
    the two LTF peaks (fft_len apart) starts the first long symbol. The FFT window is then
@@ -169,27 +169,31 @@ class BurstReceiver:
 
     # -- 1. detection and coarse CFO ------------------------------------------------------------
     def _detect(self, start: int):
-        """(first lag d of the plateau, coarse CFO in cycles/sample) or None."""
-        L, W = self._period, self._window
+        """(lag d where the STF plateau begins, coarse CFO in cycles/sample) or None.
+
+        Evaluated on a grid of L lags: the products and powers are summed per block of L
+        samples first, so the whole search costs a few passes over the samples."""
+        L, B = self._period, self._window // self._period  # window of B blocks
         r = self._buf[start:]
-        n = r.size - L - W
-        if n < 2 * L:
+        nb = (r.size - L) // L  # blocks with a full lagged partner
+        if nb < B + 3:
             return None
-        prod = np.conj(r[:-L]) * r[L:]
-        cs = np.concatenate([[0], np.cumsum(prod, dtype=np.complex128)])
-        corr = cs[W:W + n] - cs[:n]
-        pw = np.concatenate([[0.0], np.cumsum(np.abs(r) ** 2, dtype=np.float64)])
-        early = pw[W:W + n] - pw[:n]  # power of r[d .. d+W)
-        late = pw[W + L:W + L + n] - pw[L:L + n]  # power of r[d+L .. d+L+W)
+        prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1)
+        energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1)
+        cp = np.concatenate([[0], np.cumsum(prod)])
+        ce = np.concatenate([[0.0], np.cumsum(energy)])
+        n = nb - B + 1
+        corr = cp[B:B + n] - cp[:n]
+        early = ce[B:B + n] - ce[:n]  # power of r[d .. d+W)
+        late = ce[B + 1:B + 1 + n] - ce[1:1 + n]  # power of r[d+L .. d+L+W)
         rho = np.abs(corr) / (np.sqrt(early * late) + 1e-20)
-        above = np.concatenate([[0], np.cumsum(rho > self.threshold)])
-        count = above[L:] - above[:-L]  # lags above threshold among the next L
-        hits = np.flatnonzero(count >= (3 * L) // 4)
+        above = rho > self.threshold
+        hits = np.flatnonzero(above[:-1] & above[1:])  # two grid lags in a row: 2L samples
         if hits.size == 0:
             return None
-        d0 = int(hits[0])
-        peak = d0 + int(np.argmax(rho[d0:d0 + 2 * L]))
-        return start + d0, float(np.angle(corr[peak]) / (2 * np.pi * L))
+        j0 = int(hits[0])
+        peak = j0 + int(np.argmax(rho[j0:j0 + 4]))
+        return start + j0 * L, float(np.angle(corr[peak]) / (2 * np.pi * L))
 
     # -- 2..5 ----------------------------------------------------------------------------------
     def _decode(self, det) -> tuple[ReceivedFrame, int]:
@@ -337,8 +341,8 @@ def _track(x: np.ndarray, width: int) -> np.ndarray:
     n = x.size
     if n < 3:
         return x
-    t = np.arange(n)
-    line = np.polyval(np.polyfit(t, x, 1), t)
+    t = np.arange(n) - (n - 1) / 2
+    line = x.mean() + t * (t @ x) / (t @ t)
     resid = x - line
     w = min(width, n)
     half = w // 2
