@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-numba: what the installed blocks need beyond GNU Radio and numpy when GNU Radio
-# Companion runs a flowgraph with Debian's own interpreter (outside .venv).
-APT_PKGS=(gnuradio python3-uhd uhd-host ffmpeg cmake make python3-venv python3-dev g++ python3-numba)
+# python3-numba, python3-msgpack: what the installed blocks need beyond GNU Radio and numpy
+# when GNU Radio Companion runs a flowgraph with Debian's own interpreter (outside .venv).
+APT_PKGS=(gnuradio python3-uhd uhd-host ffmpeg cmake make python3-venv python3-dev g++ python3-numba
+          python3-msgpack)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
