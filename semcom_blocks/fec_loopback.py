@@ -17,26 +17,12 @@ import numpy as np
 import pmt
 from gnuradio import analog, blocks, gr, pdu
 
-from .fec_pdu import c32vector, fec_decoder_pdu, fec_encoder_pdu, u8vector
+from .fec_pdu import fec_decoder_pdu, fec_encoder_pdu
+from .pdu_util import make_pdu, pdu_to_python
 
-__all__ = ["FecAwgnLoopback", "make_pdu", "pdu_to_python"]
+__all__ = ["FecAwgnLoopback"]
 
 _IN = pmt.intern("in")
-
-
-def make_pdu(meta: dict, vector) -> "pmt.pmt_t":
-    """PDU from a Python dict and a uint8 (bytes) or complex array."""
-    meta_pmt = pmt.make_dict()
-    for key, value in meta.items():
-        meta_pmt = pmt.dict_add(meta_pmt, pmt.intern(key), pmt.to_pmt(value))
-    if isinstance(vector, (bytes, bytearray)) or np.asarray(vector).dtype == np.uint8:
-        return pmt.cons(meta_pmt, u8vector(vector))
-    return pmt.cons(meta_pmt, c32vector(vector))
-
-
-def pdu_to_python(msg) -> tuple[dict, np.ndarray]:
-    """(meta dict, numpy vector) of a PDU."""
-    return pmt.to_python(pmt.car(msg)), pmt.to_python(pmt.cdr(msg))
 
 
 class FecAwgnLoopback(gr.top_block):

@@ -27,18 +27,14 @@ import pmt
 from gnuradio import gr
 
 from .phy.fec import PayloadCoder
+from .pdu_util import MalformedPdu, c32vector, split_pdu, u8vector
 from .phy.modulation import bits_per_symbol
 
-__all__ = ["fec_encoder_pdu", "fec_decoder_pdu", "make_coder", "coding_meta", "u8vector",
-           "c32vector"]
+__all__ = ["fec_encoder_pdu", "fec_decoder_pdu", "make_coder", "coding_meta"]
 
 LDPC_DECODERS = ("minsum", "spa")
 TURBO_DECODERS = ("maxlog", "logmap")
 _IN, _OUT = pmt.intern("in"), pmt.intern("out")
-
-
-class MalformedPdu(ValueError):
-    """A PDU that cannot be encoded or decoded; the blocks count it and drop it."""
 
 
 def make_coder(fec="ldpc", n=648, rate="1/2", modulation="qpsk", crc="crc32",
@@ -63,34 +59,6 @@ def coding_meta(coder: PayloadCoder) -> dict:
     if coder.fec == "ldpc":
         meta.update(n=int(coder.n), rate=str(coder.rate))
     return meta
-
-
-def u8vector(data) -> "pmt.pmt_t":
-    """PMT u8vector from a whole uint8 array (bytes-like or numpy)."""
-    if isinstance(data, (bytes, bytearray)):
-        data = np.frombuffer(data, np.uint8)
-    a = np.ascontiguousarray(data, np.uint8).reshape(-1)
-    # a 1-element array would match the (k, fill value) overload through a deprecated numpy
-    # scalar conversion; a list takes the vector overload
-    return pmt.init_u8vector(a.size, a.tolist() if a.size == 1 else a)
-
-
-def c32vector(symbols) -> "pmt.pmt_t":
-    """PMT c32vector from a whole complex array."""
-    a = np.ascontiguousarray(symbols, np.complex64).reshape(-1)
-    return pmt.init_c32vector(a.size, a.tolist() if a.size == 1 else a)
-
-
-def _split_pdu(msg, is_vector, what: str):
-    """(meta, vector) of a PDU, or MalformedPdu."""
-    if not pmt.is_pair(msg):
-        raise MalformedPdu("not a PDU (expected a pair of meta dict and vector)")
-    meta, vec = pmt.car(msg), pmt.cdr(msg)
-    if not (pmt.is_null(meta) or pmt.is_dict(meta)):
-        raise MalformedPdu("PDU metadata is not a dict")
-    if not is_vector(vec):
-        raise MalformedPdu(f"PDU vector is not a {what}")
-    return meta, vec
 
 
 class _PduBlock(gr.basic_block):
@@ -152,7 +120,7 @@ class fec_encoder_pdu(_PduBlock):
         _PduBlock.__init__(self, "fec_encoder_pdu")
 
     def _process(self, msg):
-        meta, vec = _split_pdu(msg, pmt.is_u8vector, "u8vector")
+        meta, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
         payload = pmt.to_python(vec)
         symbols = self.coder.encode(payload.tobytes())
         meta = pmt.dict_add(meta, pmt.intern("nbytes"), pmt.from_long(payload.size))
@@ -188,7 +156,7 @@ class fec_decoder_pdu(_PduBlock):
         self.noise_var = 10.0 ** (-self.snr_db / 10.0)
 
     def _process(self, msg):
-        meta, vec = _split_pdu(msg, pmt.is_c32vector, "c32vector")
+        meta, vec = split_pdu(msg, pmt.is_c32vector, "c32vector")
         nbytes = self._nbytes(meta)
         noise_var = self._noise_var(meta)
         self._check_coding(meta)
