@@ -99,3 +99,17 @@ def test_fec_link_awgn_runs_to_completion(tmp_path):
     assert proc.returncode == 0, log
     assert log.count("(crc_ok . #t)") == 4, log
     assert "'frames_crc_ok': 4" in log, log
+
+
+@pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")
+def test_loopback_sim_runs_to_completion(tmp_path):
+    """The compiled OFDM loopback (TX -> EPA channel -> RX) ends by itself and decodes every burst."""
+    grc = REPO / "flowgraphs" / "loopback_sim.grc"
+    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(grc)], env=grc_env(),
+                   check=True, capture_output=True, timeout=120)
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, str(tmp_path / "loopback_sim.py"), "--snr-db", "20", "--n-frames", "6"],
+                          cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert "'frames_sent': 6" in log and "'frames_ok': 6" in log, log

@@ -1,0 +1,111 @@
+"""GNU Radio block: transmissions in (message PDUs), OFDM bursts out (stream, tagged for UHD).
+
+In, port ``in``: a PDU whose vector is a u8vector holding a msgpack transmission
+(``semcom_blocks.phy.wire``). Out: complex64 samples of unit average power, one burst per
+transmission (``semcom_blocks.phy.frame``), followed by ``gap_samples`` zeros. The first
+sample of a burst carries the tags ``tx_sob`` (True) and ``<len_tag>`` (burst length including
+the gap), the last one ``tx_eob``: what UHD's USRP sink needs to send bursts. When no
+transmission is pending the block produces nothing (a radio sends nothing).
+
+The PMT symbol ``done`` on ``in`` ends the stream once the queued bursts are out (a loopback
+simulation then runs to completion).
+
+A malformed PDU or transmission is counted (``frames_malformed``), logged and dropped; when
+``max_queue`` bursts are already waiting, a new one is dropped and counted
+(``frames_dropped``) rather than growing memory without bound.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from .pdu_util import MalformedPdu, split_pdu
+from .phy.frame import FrameFormat
+from .phy.ofdm import OfdmParams
+from .phy.wire import unpack_transmission
+
+__all__ = ["ofdm_burst_tx"]
+
+_IN = pmt.intern("in")
+_SOB, _EOB = pmt.intern("tx_sob"), pmt.intern("tx_eob")
+_DONE = pmt.intern("done")
+
+
+class ofdm_burst_tx(gr.basic_block):
+    """Transmission PDUs -> tagged OFDM bursts (see the module docstring)."""
+
+    COUNTERS = ("frames_in", "frames_sent", "frames_malformed", "frames_dropped", "samples_out")
+
+    def __init__(self, fft_len: int = 64, cp_len: int = 16, gap_samples: int = 0, len_tag: str = "packet_len",
+                 max_queue: int = 64):
+        gr.basic_block.__init__(self, name="ofdm_burst_tx", in_sig=None, out_sig=[np.complex64])
+        if gap_samples < 0 or max_queue < 1:
+            raise ValueError("gap_samples must be >= 0 and max_queue >= 1")
+        self.format = FrameFormat(OfdmParams(int(fft_len), int(cp_len)))
+        self.gap = int(gap_samples)
+        self.len_tag = pmt.intern(str(len_tag))
+        self.max_queue = int(max_queue)
+        self._queue: deque[np.ndarray] = deque()
+        self._pos = 0  # samples of the head burst already sent
+        self._finishing = False
+        self._stats = dict.fromkeys(self.COUNTERS, 0)
+        self.message_port_register_in(_IN)
+        self.set_msg_handler(_IN, self._handle)
+        self.set_min_output_buffer(1 << 16)
+
+    def stats(self) -> dict:
+        return dict(self._stats)
+
+    def pending(self) -> int:
+        """Bursts waiting to be sent (the one in progress included)."""
+        return len(self._queue)
+
+    def _handle(self, msg) -> None:
+        if pmt.is_symbol(msg) and pmt.eq(msg, _DONE):
+            self._finishing = True
+            return
+        self._stats["frames_in"] += 1
+        try:
+            _, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
+            burst = self.format.build(unpack_transmission(pmt.to_python(vec).tobytes()))
+        except (MalformedPdu, ValueError) as err:
+            self._stats["frames_malformed"] += 1
+            self.logger.warn(f"dropping malformed transmission: {err}")
+            return
+        if len(self._queue) >= self.max_queue:
+            self._stats["frames_dropped"] += 1
+            self.logger.warn(f"transmit queue full ({self.max_queue} bursts): dropping a transmission")
+            return
+        if self.gap:
+            burst = np.concatenate([burst, np.zeros(self.gap, np.complex64)])
+        self._queue.append(burst)
+
+    def general_work(self, input_items, output_items):
+        out = output_items[0]
+        produced = 0
+        while self._queue and produced < len(out):
+            burst = self._queue[0]
+            n = min(len(burst) - self._pos, len(out) - produced)
+            out[produced:produced + n] = burst[self._pos:self._pos + n]
+            at = self.nitems_written(0) + produced
+            if self._pos == 0:
+                self.add_item_tag(0, at, _SOB, pmt.PMT_T)
+                self.add_item_tag(0, at, self.len_tag, pmt.from_long(len(burst)))
+            self._pos += n
+            produced += n
+            if self._pos == len(burst):
+                self.add_item_tag(0, at + n - 1, _EOB, pmt.PMT_T)
+                self._queue.popleft()
+                self._pos = 0
+                self._stats["frames_sent"] += 1
+        self._stats["samples_out"] += produced
+        if produced == 0 and self._finishing:
+            return -1  # WORK_DONE: everything queued before "done" has been sent
+        return produced
+
+    def stop(self) -> bool:
+        self.logger.info(f"stats: {self.stats()}")
+        return True
