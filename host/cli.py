@@ -130,6 +130,41 @@ def _run_bench(args) -> int:
     return 0
 
 
+# -- semcom link -----------------------------------------------------------------------------------
+
+def _add_link(sub) -> None:
+    p = sub.add_parser("link", help="random transmissions through the OFDM loopback flowgraph",
+                       description="Send random transmissions (one digital and one analog unit each) through "
+                                   "the OFDM burst PHY in a running GNU Radio loopback (TX -> channel -> RX) "
+                                   "and measure detection, packet errors and the analog SNR. SNR is Es/N0 per "
+                                   "data symbol.")
+    p.add_argument("--channel", choices=("awgn", "cfo", "multipath", "all"), default="awgn",
+                   help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all")
+    p.add_argument("--snr", type=float, default=10.0, help="Es/N0 per data symbol in dB (default 10)")
+    p.add_argument("--frames", type=int, default=100, help="transmissions (default 100)")
+    p.add_argument("--digital-bytes", type=int, default=100, help="digital unit size (default 100)")
+    p.add_argument("--analog-symbols", type=int, default=256, help="analog unit size (default 256)")
+    p.add_argument("--cfo", type=float, default=1.2, help="carrier offset in subcarrier spacings (default 1.2)")
+    p.add_argument("--modulation", default="qpsk", help="digital unit modulation (default qpsk)")
+    p.add_argument("--rate", default="1/2", help="digital unit LDPC 648 rate (default 1/2)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run_link)
+
+
+def _run_link(args) -> int:
+    from .link import run_link
+
+    rec = run_link(args.channel, args.snr, args.frames, args.digital_bytes, args.analog_symbols, args.cfo,
+                   args.modulation, args.rate, args.seed)
+    if args.json:
+        _print_json(rec)
+    else:
+        for key, value in rec.items():
+            print(f"{key:>16}: {value:.4g}" if isinstance(value, float) else f"{key:>16}: {value}")
+    return 0
+
+
 # -- semcom demo -----------------------------------------------------------------------------------
 
 def _add_demo(sub) -> None:
@@ -161,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ber(sub)
     _add_bench(sub)
+    _add_link(sub)
     _add_demo(sub)
     return parser
 

@@ -2,7 +2,8 @@
 
 In, port ``in``: a PDU whose vector is a u8vector holding a msgpack transmission
 (``semcom_blocks.phy.wire``). Out: complex64 samples of unit average power, one burst per
-transmission (``semcom_blocks.phy.frame``), followed by ``gap_samples`` zeros. The first
+transmission (``semcom_blocks.phy.frame``), followed by ``gap_samples`` zeros (plus a seeded
+random 0..``gap_jitter`` more, which randomises arrival times in simulations). The first
 sample of a burst carries the tags ``tx_sob`` (True) and ``<len_tag>`` (burst length including
 the gap), the last one ``tx_eob``: what UHD's USRP sink needs to send bursts. When no
 transmission is pending the block produces nothing (a radio sends nothing).
@@ -40,12 +41,13 @@ class ofdm_burst_tx(gr.basic_block):
     COUNTERS = ("frames_in", "frames_sent", "frames_malformed", "frames_dropped", "samples_out")
 
     def __init__(self, fft_len: int = 64, cp_len: int = 16, gap_samples: int = 0, len_tag: str = "packet_len",
-                 max_queue: int = 64):
+                 max_queue: int = 64, gap_jitter: int = 0, seed: int = 0):
         gr.basic_block.__init__(self, name="ofdm_burst_tx", in_sig=None, out_sig=[np.complex64])
-        if gap_samples < 0 or max_queue < 1:
-            raise ValueError("gap_samples must be >= 0 and max_queue >= 1")
+        if gap_samples < 0 or gap_jitter < 0 or max_queue < 1:
+            raise ValueError("gap_samples and gap_jitter must be >= 0 and max_queue >= 1")
         self.format = FrameFormat(OfdmParams(int(fft_len), int(cp_len)))
-        self.gap = int(gap_samples)
+        self.gap, self.jitter = int(gap_samples), int(gap_jitter)
+        self._rng = np.random.default_rng(int(seed))
         self.len_tag = pmt.intern(str(len_tag))
         self.max_queue = int(max_queue)
         self._queue: deque[np.ndarray] = deque()
@@ -79,8 +81,9 @@ class ofdm_burst_tx(gr.basic_block):
             self._stats["frames_dropped"] += 1
             self.logger.warn(f"transmit queue full ({self.max_queue} bursts): dropping a transmission")
             return
-        if self.gap:
-            burst = np.concatenate([burst, np.zeros(self.gap, np.complex64)])
+        gap = self.gap + (int(self._rng.integers(0, self.jitter + 1)) if self.jitter else 0)
+        if gap:
+            burst = np.concatenate([burst, np.zeros(gap, np.complex64)])
         self._queue.append(burst)
 
     def general_work(self, input_items, output_items):

@@ -44,7 +44,7 @@ def test_clear_errors(capsys):
 
 
 def test_entry_point_help():
-    for cmd in ([], ["ber"], ["bench"], ["demo"]):
+    for cmd in ([], ["ber"], ["bench"], ["link"], ["demo"]):
         out = subprocess.run([sys.executable, "-m", "semcom_host.cli", *cmd, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: semcom" in out.stdout
 
@@ -65,3 +65,21 @@ def test_snr_at_fer_interpolates_in_log_fer():
     recs = [{"ebn0_db": 1.0, "fer": 1e-1}, {"ebn0_db": 2.0, "fer": 1e-3}, {"ebn0_db": 3.0, "fer": 0.0}]
     assert abs(snr_at_fer(recs) - 1.5) < 1e-9
     assert snr_at_fer(recs, 1e-5) is None
+
+
+def test_link_json_fields(capsys):
+    pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
+    assert main(["link", "--channel", "all", "--snr", "15", "--frames", "6", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("channel", "snr_db", "frames_sent", "frames_detected", "detection_rate", "per", "analog_snr_db",
+                "snr_est_db"):
+        assert key in rec
+    assert rec["frames_sent"] == 6 and rec["detection_rate"] == 1.0 and rec["per"] == 0.0
+
+
+def test_link_awgn_analog_snr_tracks_the_set_snr(capsys):
+    pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
+    for snr in (3.0, 20.0):
+        main(["link", "--channel", "awgn", "--snr", str(snr), "--frames", "10", "--analog-symbols", "1000", "--json"])
+        rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert abs(rec["analog_snr_db"] - snr) < 0.7 and abs(rec["snr_est_db"] - snr) < 0.7

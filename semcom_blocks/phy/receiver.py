@@ -6,7 +6,9 @@ Per burst, all in numpy over whole frames:
    normalised autocorrelation rho(d) = |sum r*[d+k] r[d+k+L]| / sqrt(sum |r[d+k]|^2 sum
    |r[d+k+L]|^2) is near SNR/(1+SNR) inside the STF and near 1/sqrt(W) on noise (normalising
    by both halves keeps the end of a burst followed by silence from looking periodic); a burst
-   is declared where rho, evaluated every L lags, is above ``threshold`` twice in a row. The angle of the sum gives the coarse CFO
+   is declared where rho, evaluated every L lags, is above ``threshold`` three times in a row.
+   A detection whose long training field does not correlate (below 0.3 of the ideal) is a
+   false detection: counted, and the search resumes right behind it. The angle of the sum gives the coarse CFO
    (range +-2 subcarrier spacings).
 2. Timing: cross-correlation with the known long training symbol; the lag maximising the sum of
    the two LTF peaks (fft_len apart) starts the first long symbol. The FFT window is then
@@ -40,7 +42,7 @@ from .snr import esn0_from_noise_var
 
 __all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
 
-RX_COUNTERS = ("samples_in", "samples_nonfinite", "detections", "sig_failures", "table_failures",
+RX_COUNTERS = ("samples_in", "samples_nonfinite", "detections", "false_detections", "sig_failures", "table_failures",
                "frames_ok", "frames_truncated", "units_digital_ok", "units_digital_crc_fail", "units_analog")
 #: largest payload (complex symbols) a unit table may announce; more is treated as corruption
 MAX_PAYLOAD_SYMBOLS = 1 << 22
@@ -155,7 +157,10 @@ class BurstReceiver:
                 return frames
             except _Skip as why:
                 self.stats[why.args[0]] += 1
-                self._search = det[0] + self.params.preamble.size
+                # a burst whose SIG or table failed is skipped whole; after a false detection the
+                # search goes on right behind it, so that a burst starting there is not missed
+                false = why.args[0] == "false_detections"
+                self._search = det[0] + (2 * self._period if false else self.params.preamble.size)
                 continue
             self.stats["frames_ok"] += 1
             frames.append(frame)
@@ -188,7 +193,7 @@ class BurstReceiver:
         late = ce[B + 1:B + 1 + n] - ce[1:1 + n]  # power of r[d+L .. d+L+W)
         rho = np.abs(corr) / (np.sqrt(early * late) + 1e-20)
         above = rho > self.threshold
-        hits = np.flatnonzero(above[:-1] & above[1:])  # two grid lags in a row: 2L samples
+        hits = np.flatnonzero(above[:-2] & above[1:-1] & above[2:])  # three grid lags in a row: 3L samples
         if hits.size == 0:
             return None
         j0 = int(hits[0])
@@ -208,7 +213,13 @@ class BurstReceiver:
         seg = self._buf[lo:hi + N] * np.exp(-2j * np.pi * cfo * np.arange(hi + N - lo))
         xc = np.abs(np.correlate(seg, p.ltf_symbol, "valid"))
         both = xc[:-N] + xc[N:]
-        t1 = lo + int(np.argmax(both))
+        best = int(np.argmax(both))
+        t1 = lo + best
+        # Is there a long training field at all? Its two symbols correlate with the template at
+        # sqrt(N E_seg) each on a clean signal; noise gets a small fraction of that.
+        energy = float(np.sum(np.abs(seg[best:best + 2 * N]) ** 2))
+        if both[best] < 0.3 * np.sqrt(N * energy):
+            raise _Skip("false_detections")
         # fine CFO from the two long symbols
         a = self._buf[t1:t1 + N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 - lo))
         b = self._buf[t1 + N:t1 + 2 * N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 + N - lo))
