@@ -147,6 +147,8 @@ def _add_link(sub) -> None:
     p.add_argument("--cfo", type=float, default=1.2, help="carrier offset in subcarrier spacings (default 1.2)")
     p.add_argument("--modulation", default="qpsk", help="digital unit modulation (default qpsk)")
     p.add_argument("--rate", default="1/2", help="digital unit LDPC 648 rate (default 1/2)")
+    p.add_argument("--frames-per-channel", type=int,
+                   help="transmissions per fading realisation (default: 1 for fading channels)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run_link)
@@ -156,7 +158,7 @@ def _run_link(args) -> int:
     from .link import run_link
 
     rec = run_link(args.channel, args.snr, args.frames, args.digital_bytes, args.analog_symbols, args.cfo,
-                   args.modulation, args.rate, args.seed)
+                   args.modulation, args.rate, args.seed, args.frames_per_channel)
     if args.json:
         _print_json(rec)
     else:

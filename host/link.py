@@ -6,6 +6,9 @@ OFDM Burst TX (random gaps: random arrival times) -> SemCom Channel -> OFDM Burs
 
 Channels: ``awgn`` (noise only), ``cfo`` (noise + carrier offset ``cfo`` subcarrier spacings),
 ``multipath`` (noise + EPA Rayleigh fading at 20 MS/s, 5 Hz Doppler), ``all`` (the three).
+A simulated second of 5 Hz fading lasts far longer than a run, so one flowgraph would see one
+channel: fading channels run ``frames_per_channel`` transmissions per flowgraph (default 1),
+each flowgraph with its own seed, i.e. its own channel realisation.
 
 Figures (one JSON object): frames_sent; frames_detected (bursts whose SIG and table decoded);
 detection_rate; per: digital units not delivered with a passing CRC / sent; analog_snr_db:
@@ -33,26 +36,73 @@ def channel_settings(channel: str, cfo: float) -> dict:
 
 def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, digital_bytes: int = 100,
              analog_symbols: int = 256, cfo: float = 1.2, modulation: str = "qpsk", rate: str = "1/2",
-             seed: int = 1, timeout_s: float = 600.0) -> dict:
-    """Run the loopback once; return the JSON-ready measurement (see the module docstring)."""
+             seed: int = 1, frames_per_channel: int | None = None, timeout_s: float = 600.0) -> dict:
+    """Run the loopback; return the JSON-ready measurement (see the module docstring)."""
+    from semcom_blocks.phy.fec import PayloadCoder
+    from semcom_blocks.phy.wire import unpack_received
+    from semcom_blocks.test_source import random_transmission
+
+    if frames < 1:
+        raise ValueError("frames must be >= 1")
+    if not math.isfinite(snr_db):
+        raise ValueError("snr_db must be finite")
+    settings = channel_settings(channel, cfo)
+    group = frames_per_channel or (1 if settings["profile"] != "none" else frames)
+    coder = PayloadCoder("ldpc", 648, rate, modulation, "crc32")
+    received, stats, seconds = [], {}, 0.0
+    for first in range(0, frames, group):
+        count = min(group, frames - first)
+        vectors, rx_stats, secs = _run_flowgraph(settings, snr_db, first, count, digital_bytes, analog_symbols,
+                                                 modulation, rate, seed, timeout_s)
+        received += [unpack_received(v) for v in vectors]
+        for key, value in rx_stats.items():
+            stats[key] = stats.get(key, 0) + value
+        seconds += secs
+
+    seen, digital_ok, sig_power, err_power, snr_lin = set(), 0, 0.0, 0.0, []
+    for got in received:
+        if got.seq in seen or got.seq >= frames:
+            continue  # a duplicate or a false detection that decoded to a foreign number
+        seen.add(got.seq)
+        sent = random_transmission(got.seq, seed, digital_bytes, analog_symbols, coder)
+        snr_lin.append(10 ** (got.snr_est_db / 10))
+        for unit, ref in zip(got.units, sent.units):
+            if unit.kind == "digital":
+                digital_ok += bool(unit.crc_ok and unit.data == ref.data)
+            else:
+                sig_power += float(np.sum(np.abs(ref.data) ** 2))
+                err_power += float(np.sum(np.abs(unit.data - ref.data) ** 2))
+    digital_sent = frames if digital_bytes > 0 else 0
+    return {
+        "channel": channel, "snr_db": snr_db, "cfo": settings["cfo_subcarriers"], "profile": settings["profile"],
+        "modulation": modulation, "rate": rate, "frames_sent": frames, "frames_detected": len(seen),
+        "detection_rate": len(seen) / frames,
+        "per": (1 - digital_ok / digital_sent) if digital_sent else None,
+        "analog_snr_db": 10 * math.log10(sig_power / err_power) if err_power > 0 else None,
+        "snr_est_db": 10 * math.log10(np.mean(snr_lin)) if snr_lin else None,
+        "sig_failures": stats["sig_failures"], "table_failures": stats["table_failures"],
+        "frames_truncated": stats["frames_truncated"], "samples": stats["samples_in"],
+        "channel_realisations": -(-frames // group), "seconds": round(seconds, 3), "seed": seed,
+    }
+
+
+def _run_flowgraph(settings: dict, snr_db: float, first: int, count: int, digital_bytes: int, analog_symbols: int,
+                   modulation: str, rate: str, seed: int, timeout_s: float):
+    """One loopback run of transmissions first..first+count-1: (received msgpack messages, RX
+    counters, seconds)."""
     from gnuradio import blocks, gr
 
     from semcom_blocks.channel_hier import semcom_channel
     from semcom_blocks.ofdm_rx import ofdm_burst_rx
     from semcom_blocks.ofdm_tx import ofdm_burst_tx
     from semcom_blocks.pdu_util import pdu_to_python
-    from semcom_blocks.phy.wire import unpack_received
     from semcom_blocks.test_source import random_transmission_source
 
-    if frames < 1:
-        raise ValueError("frames must be >= 1")
-    if not math.isfinite(snr_db):
-        raise ValueError("snr_db must be finite")
     tb = gr.top_block("semcom_link")
-    src = random_transmission_source(n_frames=frames, digital_bytes=digital_bytes, analog_symbols=analog_symbols,
-                                     seed=seed, modulation=modulation, rate=rate)
-    tx = ofdm_burst_tx(gap_samples=200, gap_jitter=400, seed=seed, max_queue=frames + 1)
-    chan = semcom_channel(snr_db=snr_db, seed=seed % (1 << 24) or 1, **channel_settings(channel, cfo))
+    src = random_transmission_source(n_frames=count, digital_bytes=digital_bytes, analog_symbols=analog_symbols,
+                                     seed=seed, modulation=modulation, rate=rate, first_seq=first)
+    tx = ofdm_burst_tx(gap_samples=200, gap_jitter=400, seed=seed * 7919 + first, max_queue=count + 1)
+    chan = semcom_channel(snr_db=snr_db, seed=(seed * 104729 + first) % (1 << 24) or 1, **settings)
     rx = ofdm_burst_rx()
     sink = blocks.message_debug()
     tb.msg_connect(src, "out", tx, "in")
@@ -65,32 +115,6 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
     tb.wait()
     watchdog.cancel()
     seconds = time.perf_counter() - t0
-
-    seen, digital_ok, sig_power, err_power, snr_lin = set(), 0, 0.0, 0.0, []
-    for i in range(sink.num_messages()):
-        meta, vec = pdu_to_python(sink.get_message(i))
-        got = unpack_received(vec.tobytes())
-        if got.seq in seen or got.seq >= frames:
-            continue  # a duplicate or a false detection that decoded to a foreign number
-        seen.add(got.seq)
-        sent = src.expected(got.seq)
-        snr_lin.append(10 ** (got.snr_est_db / 10))
-        for unit, ref in zip(got.units, sent.units):
-            if unit.kind == "digital":
-                digital_ok += bool(unit.crc_ok and unit.data == ref.data)
-            else:
-                sig_power += float(np.sum(np.abs(ref.data) ** 2))
-                err_power += float(np.sum(np.abs(unit.data - ref.data) ** 2))
-    digital_sent = frames if digital_bytes > 0 else 0
-    stats = rx.stats()
-    return {
-        "channel": channel, "snr_db": snr_db, "cfo": channel_settings(channel, cfo)["cfo_subcarriers"],
-        "modulation": modulation, "rate": rate, "frames_sent": frames, "frames_detected": len(seen),
-        "detection_rate": len(seen) / frames,
-        "per": (1 - digital_ok / digital_sent) if digital_sent else None,
-        "analog_snr_db": 10 * math.log10(sig_power / err_power) if err_power > 0 else None,
-        "snr_est_db": 10 * math.log10(np.mean(snr_lin)) if snr_lin else None,
-        "sig_failures": stats["sig_failures"], "table_failures": stats["table_failures"],
-        "frames_truncated": stats["frames_truncated"], "samples": stats["samples_in"],
-        "seconds": round(seconds, 3), "seed": seed,
-    }
+    vectors = [pdu_to_python(sink.get_message(i))[1].tobytes() for i in range(sink.num_messages())]
+    stats = {k: v for k, v in rx.stats().items() if isinstance(v, int)}
+    return vectors, stats, seconds

@@ -3,7 +3,8 @@
 Emits ``n_frames`` transmissions (msgpack PDUs, ``semcom_blocks.phy.wire``) on port ``out``,
 one every ``interval_s`` seconds, each with one digital unit of ``digital_bytes`` random bytes
 (coded as configured) and one analog unit of ``analog_symbols`` random complex Gaussian
-symbols of unit average power; then the symbol ``done``. Sequence numbers count from 0. The
+symbols of unit average power; then the symbol ``done``. Sequence numbers count from
+``first_seq``. The
 same seed gives the same transmissions (``expected(i)`` rebuilds number i for comparison).
 """
 from __future__ import annotations
@@ -42,11 +43,11 @@ class random_transmission_source(gr.basic_block):
 
     def __init__(self, n_frames: int = 100, digital_bytes: int = 100, analog_symbols: int = 256,
                  interval_s: float = 0.0, seed: int = 0, fec: str = "ldpc", n: int = 648, rate: str = "1/2",
-                 modulation: str = "qpsk", crc: str = "crc32"):
+                 modulation: str = "qpsk", crc: str = "crc32", first_seq: int = 0):
         gr.basic_block.__init__(self, name="random_transmission_source", in_sig=None, out_sig=None)
         if n_frames < 0 or digital_bytes < 0 or analog_symbols < 0 or interval_s < 0:
             raise ValueError("n_frames, digital_bytes, analog_symbols and interval_s must be >= 0")
-        self.n_frames, self.interval = int(n_frames), float(interval_s)
+        self.n_frames, self.interval, self.first_seq = int(n_frames), float(interval_s), int(first_seq)
         self.digital_bytes, self.analog_symbols, self.seed = int(digital_bytes), int(analog_symbols), int(seed)
         self.coder = PayloadCoder(fec, int(n), rate, modulation, None if crc in ("", "none") else crc)
         self.message_port_register_out(_OUT)
@@ -57,7 +58,7 @@ class random_transmission_source(gr.basic_block):
         return random_transmission(seq, self.seed, self.digital_bytes, self.analog_symbols, self.coder)
 
     def _run(self) -> None:
-        for i in range(self.n_frames):
+        for i in range(self.first_seq, self.first_seq + self.n_frames):
             if self._stop.is_set():
                 return
             self.message_port_pub(_OUT, make_pdu({"seq": i}, pack_transmission(self.expected(i))))
