@@ -85,18 +85,22 @@ def test_flowgraph_compiles_with_grcc(tmp_path, grc):
     py_compile.compile(str(generated), doraise=True)
 
 
+def compile_and_run(tmp_path, name: str, *args: str) -> str:
+    """Compile flowgraphs/<name>.grc with grcc, run it headless with ``args``; its log."""
+    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / f"{name}.grc")],
+                   env=grc_env(), check=True, capture_output=True, timeout=120)
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, str(tmp_path / f"{name}.py"), *args], cwd=tmp_path, env=run_env,
+                          capture_output=True, text=True, timeout=120)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    return log
+
+
 @pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")
 def test_fec_link_awgn_runs_to_completion(tmp_path):
     """The compiled headless link takes --snr-db and delivers every PDU."""
-    grc = REPO / "flowgraphs" / "fec_link_awgn.grc"
-    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(grc)], env=grc_env(),
-                   check=True, capture_output=True, timeout=120)
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, str(tmp_path / "fec_link_awgn.py"), "--snr-db", "8",
-                           "--n-frames", "4", "--frame-bytes", "60"],
-                          cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
+    log = compile_and_run(tmp_path, "fec_link_awgn", "--snr-db", "8", "--n-frames", "4", "--frame-bytes", "60")
     assert log.count("(crc_ok . #t)") == 4, log
     assert "'frames_crc_ok': 4" in log, log
 
@@ -104,12 +108,5 @@ def test_fec_link_awgn_runs_to_completion(tmp_path):
 @pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")
 def test_loopback_sim_runs_to_completion(tmp_path):
     """The compiled OFDM loopback (TX -> EPA channel -> RX) ends by itself and decodes every burst."""
-    grc = REPO / "flowgraphs" / "loopback_sim.grc"
-    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(grc)], env=grc_env(),
-                   check=True, capture_output=True, timeout=120)
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, str(tmp_path / "loopback_sim.py"), "--snr-db", "20", "--n-frames", "6"],
-                          cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
+    log = compile_and_run(tmp_path, "loopback_sim", "--snr-db", "20", "--n-frames", "6")
     assert "'frames_sent': 6" in log and "'frames_ok': 6" in log, log
