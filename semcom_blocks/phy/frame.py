@@ -84,7 +84,7 @@ class Unit:
                 raise ValueError(f"unit {self.name!r}: LDPC length {self.coder.n} not in {_LDPC_N}")
         else:
             arr = np.asarray(self.data)
-            if arr.ndim != 1 or not np.iscomplexobj(arr) and not np.isrealobj(arr):
+            if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
                 raise ValueError(f"analog unit {self.name!r}: data must be a 1-D array of complex symbols")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"analog unit {self.name!r}: symbols contain NaN or infinity")
@@ -168,9 +168,9 @@ def decode_table(raw: bytes) -> list[TableEntry]:
                 raise ValueError(f"unit {name!r} claims {length} bytes/symbols")
             coder = None
             if KINDS[kind] == "digital":
+                if len(raw) < pos + 5:
+                    raise IndexError("digital unit entry cut short")
                 fec, n_i, r_i, m_i, c_i = raw[pos: pos + 5]
-                if len(raw[pos: pos + 5]) != 5:
-                    raise IndexError
                 pos += 5
                 coder = PayloadCoder(_FECS[fec], _LDPC_N[n_i], _LDPC_RATES[r_i], _MODS[m_i], _CRCS[c_i])
             entries.append(TableEntry(name, KINDS[kind], length, coder))

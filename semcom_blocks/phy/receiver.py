@@ -144,24 +144,25 @@ class BurstReceiver:
                 keep = self._window + 2 * self._period
                 self._trim(max(self._search, len(self._buf) - keep))
                 return frames
-            self.stats["detections"] += 1
             try:
                 frame, end = self._decode(det)
             except _NeedMore:
-                if final:
-                    self.stats["frames_truncated"] += 1
-                    self._search = det[0] + self.params.preamble.size
-                    continue
-                self.stats["detections"] -= 1  # it will be detected again with more samples
-                self._trim(det[0])
-                return frames
+                if not final:  # keep the burst's samples; it is detected again with more of them
+                    self._trim(det[0])
+                    return frames
+                self.stats["detections"] += 1
+                self.stats["frames_truncated"] += 1
+                self._search = det[0] + self.params.preamble.size
+                continue
             except _Skip as why:
+                self.stats["detections"] += 1
                 self.stats[why.args[0]] += 1
                 # a burst whose SIG or table failed is skipped whole; after a false detection the
                 # search goes on right behind it, so that a burst starting there is not missed
                 false = why.args[0] == "false_detections"
                 self._search = det[0] + (2 * self._period if false else self.params.preamble.size)
                 continue
+            self.stats["detections"] += 1
             self.stats["frames_ok"] += 1
             frames.append(frame)
             self._search = end

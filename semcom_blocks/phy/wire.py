@@ -72,6 +72,15 @@ def _load(raw, kind: str) -> dict:
     return msg
 
 
+def _unit_maps(msg: dict, kind: str):
+    """(description for errors, unit map) of each unit of a loaded message."""
+    for i, u in enumerate(msg["units"]):
+        what = f"{kind} unit {i}"
+        if not isinstance(u, dict):
+            raise ValueError(f"{what}: expected a map")
+        yield what, u
+
+
 def _field(d: dict, key: str, types, what: str):
     if key not in d or not isinstance(d[key], types):
         raise ValueError(f"{what}: field {key!r} missing or of the wrong type")
@@ -87,10 +96,7 @@ def _complex(raw, what: str) -> np.ndarray:
 def unpack_transmission(raw) -> Transmission:
     msg = _load(raw, "transmission")
     units = []
-    for i, u in enumerate(msg["units"]):
-        what = f"transmission unit {i}"
-        if not isinstance(u, dict):
-            raise ValueError(f"{what}: expected a map")
+    for what, u in _unit_maps(msg, "transmission"):
         name = _field(u, "name", str, what)
         kind = _field(u, "kind", str, what)
         if kind == "digital":
@@ -129,10 +135,7 @@ def pack_received(frame: ReceivedFrame) -> bytes:
 def unpack_received(raw) -> ReceivedFrame:
     msg = _load(raw, "received")
     units = []
-    for i, u in enumerate(msg["units"]):
-        what = f"received unit {i}"
-        if not isinstance(u, dict):
-            raise ValueError(f"{what}: expected a map")
+    for what, u in _unit_maps(msg, "received"):
         kind = _field(u, "kind", str, what)
         if kind == "digital":
             units.append(ReceivedUnit(_field(u, "name", str, what), kind, _field(u, "data", bytes, what),
