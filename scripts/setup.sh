@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing gr-semcom (editable) and its pinned dependencies"
   export PIP_CONSTRAINT="$PWD/constraints.txt"
   .venv/bin/python -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,large]"
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c "import gnuradio.gr, numba, numpy; assert numpy.__version__ < '2'" \
