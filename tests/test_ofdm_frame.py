@@ -74,8 +74,8 @@ def test_table_and_sig_round_trip_and_corruption():
     for bad in (raw[:-1], raw + b"\x00", b"\x05", b"\x01\x07"):
         with pytest.raises(ValueError):
             decode_table(bad)
-    sig = encode_sig(3, 65535, len(raw))
-    assert decode_sig(sig) == (3, 65535, len(raw))
+    sig = encode_sig(3, 65535, len(raw), 70000)
+    assert decode_sig(sig) == (3, 65535, len(raw), 70000)
     assert decode_sig(bytes([sig[0] ^ 1]) + sig[1:]) is None
 
 

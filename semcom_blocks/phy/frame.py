@@ -6,9 +6,11 @@ average power (e.g. DJSCC output) mapped straight onto data subcarriers. One bur
 
     | STF | LTF | SIG (n_sig OFDM symbols) | unit table (n_tab symbols) | payload symbols |
 
-* SIG: 8 bytes = version (1), frame type (1), sequence number (2, big-endian), length of the
-  unit table in bytes (2), CRC-16 (2) over the first six; LDPC 648 R1/2 shortened and
-  punctured to fill ``SIG_CODED_BITS`` rounded up to whole OFDM symbols, BPSK.
+* SIG: 11 bytes = version (1), frame type (1), sequence number (2, big-endian), length of the
+  unit table in bytes (2), number of payload OFDM symbols (3), CRC-16 (2) over the first nine;
+  LDPC 648 R1/2 shortened and punctured to fill ``SIG_CODED_BITS`` rounded up to whole OFDM
+  symbols, BPSK. Knowing the burst length from the SIG alone lets the receiver wait for the whole
+  burst before any further work, and equalise table and payload in one pass.
 * unit table: number of units (1), then per unit: kind (1: 0 digital, 1 analog), name length
   (1) and UTF-8 name, length (4: bytes for digital, symbols for analog), then for digital units
   fec (1: 0 none, 1 ldpc, 2 turbo), LDPC length (1: 0 648, 1 1296, 2 1944), LDPC rate
@@ -41,9 +43,11 @@ from .scrambler import scrambler_sequence
 
 __all__ = ["Unit", "Transmission", "FrameFormat", "FRAME_VERSION", "MAX_UNITS", "MAX_NAME_BYTES"]
 
-FRAME_VERSION = 1
-SIG_BYTES = 8
-SIG_CODED_BITS = 288  # rate 64/288: the SIG must be the most robust part of the burst
+FRAME_VERSION = 2
+SIG_BYTES = 11
+SIG_CODED_BITS = 288  # rate 88/288: the SIG must be the most robust part of the burst
+#: largest payload, in OFDM symbols, the SIG can announce (24 bits)
+MAX_PAYLOAD_OFDM_SYMBOLS = (1 << 24) - 1
 MAX_UNITS = 255
 MAX_NAME_BYTES = 255
 #: largest unit the table can describe (bytes or symbols): keeps a corrupted table harmless
@@ -181,19 +185,23 @@ def decode_table(raw: bytes) -> list[TableEntry]:
         raise ValueError(f"malformed unit table: {exc!r}") from None
 
 
-def encode_sig(frame_type: int, seq: int, table_len: int) -> bytes:
-    body = struct.pack(">BBHH", FRAME_VERSION, frame_type, seq, table_len)
+def encode_sig(frame_type: int, seq: int, table_len: int, n_payload: int) -> bytes:
+    """The SIG bytes; ``n_payload`` counts payload OFDM symbols."""
+    if not 0 <= n_payload <= MAX_PAYLOAD_OFDM_SYMBOLS:
+        raise ValueError(f"payload of {n_payload} OFDM symbols exceeds {MAX_PAYLOAD_OFDM_SYMBOLS}")
+    body = struct.pack(">BBHH", FRAME_VERSION, frame_type, seq, table_len) + n_payload.to_bytes(3, "big")
     return body + crc_bytes(body, "crc16").to_bytes(2, "big")
 
 
-def decode_sig(raw: bytes) -> tuple[int, int, int] | None:
-    """(frame_type, seq, table_len) or None when the CRC or the version is wrong."""
-    if len(raw) != SIG_BYTES or crc_bytes(raw[:6], "crc16") != int.from_bytes(raw[6:], "big"):
+def decode_sig(raw: bytes) -> tuple[int, int, int, int] | None:
+    """(frame_type, seq, table_len, n_payload OFDM symbols) or None when the CRC or the version
+    is wrong."""
+    if len(raw) != SIG_BYTES or crc_bytes(raw[:-2], "crc16") != int.from_bytes(raw[-2:], "big"):
         return None
     version, frame_type, seq, table_len = struct.unpack(">BBHH", raw[:6])
     if version != FRAME_VERSION:
         return None
-    return frame_type, seq, table_len
+    return frame_type, seq, table_len, int.from_bytes(raw[6:9], "big")
 
 
 class FrameFormat:
@@ -207,6 +215,11 @@ class FrameFormat:
         self.table_coder = PayloadCoder("ldpc", 648, "1/2", "bpsk", "crc32")
         self._padding = modulate(scrambler_sequence(2 * nd, seed=0x2D), "qpsk")
 
+    def sig_symbols(self, sig: bytes) -> np.ndarray:
+        """The SIG's BPSK symbols (n_sig * n_data of them, padding not included)."""
+        bits = np.unpackbits(np.frombuffer(sig, np.uint8))
+        return modulate(self.sig_layout.encode(bits), "bpsk")
+
     def n_table_symbols(self, table_len: int) -> int:
         return -(-self.table_coder.n_symbols(table_len) // self.params.n_data)
 
@@ -219,10 +232,10 @@ class FrameFormat:
         table = encode_table(tx.units)
         if len(table) > 0xFFFF:
             raise ValueError("unit table longer than 65535 bytes")
-        sig_bits = np.unpackbits(np.frombuffer(encode_sig(tx.frame_type, tx.seq, len(table)), np.uint8))
-        sig_syms = modulate(self.sig_layout.encode(sig_bits), "bpsk")
-        table_syms = self.table_coder.encode(table)
         payload = [u.symbols() for u in tx.units]
+        n_payload = self.n_payload_symbols(sum(s.size for s in payload))
+        sig_syms = self.sig_symbols(encode_sig(tx.frame_type, tx.seq, len(table), n_payload))
+        table_syms = self.table_coder.encode(table)
         fields = []
         for syms in (sig_syms, table_syms, *([np.concatenate(payload)] if payload else [])):
             n_sym = -(-syms.size // p.n_data)

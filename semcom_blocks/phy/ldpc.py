@@ -160,23 +160,9 @@ class LdpcCode:
     def encode(self, info) -> np.ndarray:
         """Systematic codewords (B, n) uint8 from information bits (B, k) (or (k,) -> (n,))."""
         u, single = as_bit_batch(info, self.k, "info")
-        b, z = u.shape[0], self.z
-        blocks = u.reshape(b, self.kb, z)
-        lam = np.zeros((b, self.mb, z), dtype=np.uint8)  # lam_i = sum_j P^{s_ij} u_j
-        for i, j in zip(*np.nonzero(self.proto[:, : self.kb] >= 0)):
-            lam[:, i] ^= np.roll(blocks[:, j], -self.proto[i, j], axis=1)
-        parity = np.empty((b, self.mb, z), dtype=np.uint8)
-        # Summing all rows cancels the double diagonal: P^x p0 = sum_i lam_i.
-        parity[:, 0] = np.roll(np.bitwise_xor.reduce(lam, axis=1), self._p0_shift, axis=1)
-        col0 = self.proto[:, self.kb]
-        acc = np.zeros((b, z), dtype=np.uint8)  # p_i of the row above (none for row 0)
-        for i in range(self.mb - 1):
-            term = lam[:, i] ^ acc
-            if col0[i] >= 0:
-                term ^= np.roll(parity[:, 0], -col0[i], axis=1)
-            parity[:, i + 1] = term
-            acc = term
-        cw = np.concatenate([u, parity.reshape(b, self.m)], axis=1)
+        parity = _encode_parity(u, self.row_ptr, self.col_idx, self.k, self.mb, self.z, self._p0_shift,
+                                self.proto[:, self.kb].astype(np.int64))
+        cw = np.concatenate([u, parity], axis=1)
         return cw[0] if single else cw
 
     # -- decoding --------------------------------------------------------------------------
@@ -235,6 +221,40 @@ def _rows_satisfied(hard, row_ptr, col_idx):
         if acc:
             return False
     return True
+
+
+@numba.njit(cache=True)
+def _encode_parity(u, row_ptr, col_idx, k, mb, z, p0_shift, col0):
+    """Parity bits (B, mb z) of the dual-diagonal QC code for information bits u (B, k):
+    lam = H_info u; the first parity block is P^p0_shift (sum of all lam blocks) (the double
+    diagonal cancels in the sum); the others follow by accumulation down the rows."""
+    b_count = u.shape[0]
+    parity = np.zeros((b_count, mb * z), dtype=np.uint8)
+    lam = np.zeros(mb * z, dtype=np.uint8)
+    total = np.zeros(z, dtype=np.uint8)
+    for b in range(b_count):
+        for r in range(mb * z):
+            acc = 0
+            for e in range(row_ptr[r], row_ptr[r + 1]):
+                c = col_idx[e]
+                if c < k:
+                    acc ^= u[b, c]
+            lam[r] = acc
+        total[:] = 0
+        for i in range(mb):
+            for t in range(z):
+                total[t] ^= lam[i * z + t]
+        for t in range(z):  # np.roll(total, p0_shift)
+            parity[b, t] = total[(t - p0_shift) % z]
+        for i in range(mb - 1):
+            for t in range(z):
+                term = lam[i * z + t]
+                if i > 0:
+                    term ^= parity[b, i * z + t]
+                if col0[i] >= 0:
+                    term ^= parity[b, (t + col0[i]) % z]
+                parity[b, (i + 1) * z + t] = term
+    return parity
 
 
 @numba.njit(cache=True)

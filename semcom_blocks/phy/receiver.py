@@ -81,6 +81,27 @@ class ReceivedFrame:
         return all(u.crc_ok for u in self.units if u.kind == "digital")
 
 
+@dataclass
+class _Header:
+    """What the preamble and SIG of one burst told the receiver. key and start: absolute sample
+    indices of the detection and of the first long symbol's FFT window; cfo in cycles/sample;
+    h, n0: channel on the used subcarriers and noise variance per subcarrier; slope_fit: the
+    phase-slope sums of the SIG symbols (see BurstReceiver._equalize)."""
+
+    key: int
+    start: int
+    cfo: float
+    h: np.ndarray | None = None
+    n0: float = 0.0
+    snr_est_db: float = 0.0
+    frame_type: int = 0
+    seq: int = 0
+    table_len: int = 0
+    n_tab: int = 0
+    n_pay: int = 0
+    slope_fit: tuple[float, float] | None = None
+
+
 class _NeedMore(Exception):
     """The burst continues past the samples buffered so far."""
 
@@ -118,6 +139,13 @@ class BurstReceiver:
         self._used_bins = p.bins(p.used)
         self._data_pos = np.searchsorted(p.used, p.data)
         self._pilot_pos = np.searchsorted(p.used, p.pilots)
+        self._pilot_k = p.pilots.astype(float)
+        self._used_k = p.used.astype(float)
+        self._taps_used = np.zeros(taps, bool)
+        self._slope_sums = (0.0, 0.0)
+        # from the mean FFT window of the two long symbols to that of the first SIG symbol, in symbols
+        self._ltf_lag = (1.5 * p.fft_len + p.cp_len) / p.symbol_len
+        self._pending: _Header | None = None  # the header of a burst still arriving
 
     # -- streaming -----------------------------------------------------------------------------
     def push(self, samples) -> list[ReceivedFrame]:
@@ -133,7 +161,7 @@ class BurstReceiver:
     def flush(self) -> list[ReceivedFrame]:
         """End of stream: decode what can be decoded, count a burst cut short as truncated."""
         frames = self._run(final=True)
-        self._buf, self._search = np.zeros(0, np.complex64), 0
+        self._buf, self._search, self._pending = np.zeros(0, np.complex64), 0, None
         return frames
 
     def _run(self, final: bool) -> list[ReceivedFrame]:
@@ -203,6 +231,43 @@ class BurstReceiver:
 
     # -- 2..5 ----------------------------------------------------------------------------------
     def _decode(self, det) -> tuple[ReceivedFrame, int]:
+        key = self._base + det[0]
+        if self._pending is None or self._pending.key != key:
+            self._pending = None
+            self._pending = self._header(det, key)
+        hdr = self._pending
+        p, fmt = self.params, self.format
+        first = hdr.start - self._base + 2 * p.fft_len  # first SIG symbol, relative to _buf
+        end = first + (fmt.n_sig + hdr.n_tab + hdr.n_pay) * p.symbol_len
+        if end > len(self._buf):
+            raise _NeedMore  # the header is kept: the burst is not analysed twice
+        self._pending = None
+        # unit table and payload, equalised together
+        x, nv, mmse, _ = self._equalize(self._symbols(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
+                                        fmt.n_sig, hdr.slope_fit)
+        n_tab_data = hdr.n_tab * p.n_data
+        table = fmt.table_coder.decode(x[:hdr.n_tab].reshape(-1), nv[:hdr.n_tab].reshape(-1), hdr.table_len)
+        if not table.crc_ok:
+            raise _Skip("table_failures")
+        try:
+            entries = decode_table(table.data)
+        except ValueError:
+            raise _Skip("table_failures") from None
+        total = sum(e.n_symbols for e in entries)
+        if total > MAX_PAYLOAD_SYMBOLS or fmt.n_payload_symbols(total) != hdr.n_pay:
+            raise _Skip("table_failures")
+        units = []
+        if total:
+            pay = slice(n_tab_data, None)
+            units = self._units(entries, x.reshape(-1)[pay], nv.reshape(-1)[pay],
+                                mmse.reshape(-1)[pay] if mmse is not None else None)
+        frame = ReceivedFrame(hdr.frame_type, hdr.seq, units, hdr.start, self._base + end, hdr.cfo * p.fft_len,
+                              hdr.snr_est_db, hdr.n0)
+        return frame, end
+
+    def _header(self, det, key: int) -> _Header:
+        """Timing, fine CFO, channel and noise from the preamble; the SIG decoded; the channel
+        estimate refined with the SIG's symbols, now known."""
         d0, cfo = det
         p, fmt = self.params, self.format
         N = p.fft_len
@@ -221,72 +286,80 @@ class BurstReceiver:
         energy = float(np.sum(np.abs(seg[best:best + 2 * N]) ** 2))
         if both[best] < 0.3 * np.sqrt(N * energy):
             raise _Skip("false_detections")
-        # fine CFO from the two long symbols
-        a = self._buf[t1:t1 + N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 - lo))
-        b = self._buf[t1 + N:t1 + 2 * N] * np.exp(-2j * np.pi * cfo * (np.arange(N) + t1 + N - lo))
-        cfo += float(np.angle(np.vdot(a, b)) / (2 * np.pi * N))
+        # fine CFO from the two long symbols (seg is already corrected by the coarse CFO)
+        cfo += float(np.angle(np.vdot(seg[best:best + N], seg[best + N:best + 2 * N])) / (2 * np.pi * N))
         start = t1 - self.backoff
-        derot = lambda i0, count: self._buf[i0:i0 + count] * np.exp(  # noqa: E731
-            -2j * np.pi * cfo * (np.arange(count) + i0 - start))
-        ltf = np.fft.fft(derot(start, 2 * N).reshape(2, N), axis=1) * p.rx_scale
-        h, n0 = self._channel(ltf[0, self._used_bins] / p.ltf_freq, ltf[1, self._used_bins] / p.ltf_freq)
-
-        sym_len = p.symbol_len
-        first = start + 2 * N
-
-        def symbols(offset: int, count: int):
-            """Equalised data symbols and their noise variances, OFDM symbols offset..+count."""
-            i0 = first + offset * sym_len
-            if i0 + count * sym_len > len(self._buf):
-                raise _NeedMore
-            y = p.demodulate(derot(i0, count * sym_len), count)[:, self._used_bins]
-            return self._equalize(y, h, n0, offset)
+        hdr = _Header(key=key, start=self._base + start, cfo=cfo)
+        if start + 2 * N + fmt.n_sig * p.symbol_len > len(self._buf):
+            raise _NeedMore
+        ltf = self._derotate(start, 2 * N, hdr).reshape(2, N)
+        ltf = np.fft.fft(ltf, axis=1)[:, self._used_bins] * (p.rx_scale / p.ltf_freq)
+        h_ls = (ltf[0] + ltf[1]) / 2
+        diff_energy = float(np.sum(np.abs(ltf[0] - ltf[1]) ** 2)) / 2  # E = n_used N0
+        n_used = h_ls.size
+        # h_ls has noise variance N0 / 2 per subcarrier
+        h, resid = self._fit_channel(h_ls, max(diff_energy / n_used, 1e-30) / 2)
+        dof = n_used + (n_used - np.count_nonzero(self._taps_used))  # resid: E = (n_used - taps) N0 / 2
+        hdr.n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
+        hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30))
 
         # SIG
-        sig_x, sig_nv, _ = symbols(0, fmt.n_sig)
-        sig_llr = demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1))
-        bits, _, _ = fmt.sig_layout.decode(sig_llr)
-        sig = decode_sig(np.packbits(bits).tobytes())
+        y = self._symbols(hdr, 0, fmt.n_sig)
+        sig_x, sig_nv, _, corr = self._equalize(y, h, hdr.n0, 0, None)
+        bits, _, _ = fmt.sig_layout.decode(demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1)))
+        sig_bytes = np.packbits(bits).tobytes()
+        sig = decode_sig(sig_bytes)
         if sig is None:
             raise _Skip("sig_failures")
-        frame_type, seq, table_len = sig
-        # unit table
-        n_tab = fmt.n_table_symbols(table_len)
-        tab_x, tab_nv, _ = symbols(fmt.n_sig, n_tab)
-        table = fmt.table_coder.decode(tab_x.reshape(-1), tab_nv.reshape(-1), table_len)
-        if not table.crc_ok:
-            raise _Skip("table_failures")
-        try:
-            entries = decode_table(table.data)
-        except ValueError:
-            raise _Skip("table_failures") from None
-        total = sum(e.n_symbols for e in entries)
-        if total > MAX_PAYLOAD_SYMBOLS:
-            raise _Skip("table_failures")
-        # payload
-        n_pay = fmt.n_payload_symbols(total)
-        units = []
-        if n_pay:
-            zf, nv, mmse = symbols(fmt.n_sig + n_tab, n_pay)
-            units = self._units(entries, zf.reshape(-1), nv.reshape(-1), mmse.reshape(-1) if mmse is not None else None)
-        end = first + (fmt.n_sig + n_tab + n_pay) * sym_len
-        frame = ReceivedFrame(frame_type, seq, units, self._base + start, self._base + end, cfo * N,
-                              esn0_from_noise_var(n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30)), n0)
-        return frame, end
+        hdr.frame_type, hdr.seq, hdr.table_len, hdr.n_pay = sig
+        hdr.n_tab = fmt.n_table_symbols(hdr.table_len)
+        if hdr.n_pay * p.n_data > MAX_PAYLOAD_SYMBOLS + p.n_data:
+            raise _Skip("sig_failures")
+        # Data-aided refinement: the SIG symbols are now known, so the n_sig symbols (phase
+        # corrected as when they were equalised) give n_sig more looks at the channel.
+        known = np.empty((fmt.n_sig, n_used), np.complex64)
+        known[:, self._data_pos] = fmt.sig_symbols(sig_bytes).reshape(fmt.n_sig, p.n_data)
+        known[:, self._pilot_pos] = p.pilot_values(0, fmt.n_sig)
+        sig_ls = np.mean(y * corr * known, axis=0)  # |known| = 1
+        looks = 2 + fmt.n_sig
+        h_ls = (2 * h_ls + fmt.n_sig * sig_ls) / looks
+        hdr.h, _ = self._fit_channel(h_ls, hdr.n0 / looks)
+        hdr.slope_fit = self._slope_sums
+        return hdr
 
-    def _channel(self, h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, float]:
-        """Smoothed channel on the used subcarriers and the noise variance N0 per subcarrier."""
-        n_used = h1.size
-        h_ls = (h1 + h2) / 2
-        diff_energy = float(np.sum(np.abs(h1 - h2) ** 2)) / 2  # E = n_used N0
-        n0_diff = max(diff_energy / n_used, 1e-30)
-        # Which taps exist, by orthogonal matching pursuit: take the tap the residual matches
-        # best, refit all chosen taps by least squares, repeat while the best match stands 10 dB
-        # above the noise of a matched-filter tap, N0 / (2 n_used). (A plain cp_len-tap fit is
-        # ill-conditioned: the used band is not the whole FFT, so its outer taps are very noisy;
-        # a plain matched filter leaks into every tap.)
+    def _derotate(self, i0: int, count: int, hdr: _Header) -> np.ndarray:
+        """_buf[i0:i0+count] with the carrier offset removed (phase zero at the header's start)."""
+        t = np.arange(i0 - (hdr.start - self._base), i0 - (hdr.start - self._base) + count)
+        return self._buf[i0:i0 + count] * np.exp(-2j * np.pi * hdr.cfo * t).astype(np.complex64)
+
+    def _symbols(self, hdr: _Header, offset: int, count: int) -> np.ndarray:
+        """(count, n_used) FFT values (rx scaling, CFO removed) of OFDM symbols offset..offset+count
+        counted from the first SIG symbol."""
+        p = self.params
+        i0 = hdr.start - self._base + 2 * p.fft_len + offset * p.symbol_len
+        if i0 + count * p.symbol_len > len(self._buf):
+            raise _NeedMore
+        blocks = self._buf[i0:i0 + count * p.symbol_len].reshape(count, p.symbol_len)[:, p.cp_len:]
+        # the CFO phase of sample j of symbol m: a per-symbol factor times a per-sample one
+        t0 = i0 - (hdr.start - self._base) + p.cp_len + p.symbol_len * np.arange(count)
+        rot = np.exp(-2j * np.pi * hdr.cfo * t0)[:, None] * self._cfo_ramp(hdr.cfo)
+        return np.fft.fft(blocks * rot.astype(np.complex64), axis=1)[:, self._used_bins] * p.rx_scale
+
+    def _cfo_ramp(self, cfo: float) -> np.ndarray:
+        return np.exp(-2j * np.pi * cfo * np.arange(self.params.fft_len))
+
+    def _fit_channel(self, h_ls: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
+        """(smoothed channel on the used subcarriers, residual energy sum |h_ls - h|^2) for a
+        least-squares estimate ``h_ls`` with noise variance ``noise`` per subcarrier.
+
+        Which taps exist, by orthogonal matching pursuit: take the tap the residual matches
+        best, refit all chosen taps by least squares, repeat while the best match stands 10 dB
+        above the noise of a matched-filter tap, noise / n_used. (A plain cp_len-tap fit is
+        ill-conditioned: the used band is not the whole FFT, so its outer taps are very noisy;
+        a plain matched filter leaks into every tap.) ``_taps_used`` marks the chosen taps."""
         fmat = self._fmat
-        floor = 10 * n0_diff / (2 * n_used)
+        n_used = h_ls.size
+        floor = 10 * noise / n_used
         chosen: list[int] = []
         resid = h_ls
         for _ in range(fmat.shape[1]):
@@ -299,32 +372,48 @@ class BurstReceiver:
             fsel = fmat[:, chosen]
             sel, *_ = np.linalg.lstsq(fsel, h_ls, rcond=None)
             resid = h_ls - fsel @ sel
+        self._taps_used = np.zeros(fmat.shape[1], bool)
+        self._taps_used[chosen] = True
         h = fsel @ sel
-        resid = float(np.sum(np.abs(h_ls - h) ** 2))  # E = (n_used - taps) N0 / 2
-        dof = n_used + (n_used - len(chosen))
-        n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
-        return h, n0
+        return h, float(np.sum(np.abs(h_ls - h) ** 2))
 
-    def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int):
-        """(zero-forcing symbols, their noise variances, MMSE symbols or None), each
-        (n_sym, n_data), from (n_sym, n_used) received values."""
+    def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int, slope_prior):
+        """Phase tracking and equalisation of (n_sym, n_used) FFT values of OFDM symbols
+        first_symbol.. (counted from the first SIG symbol).
+
+        Returns (zero-forcing data symbols, their noise variances, MMSE data symbols or None),
+        each (n_sym, n_data), and the phase correction applied, (n_sym, n_used).
+
+        Common phase: the pilots combined with the channel as weights, per symbol, then a line
+        plus a moving average over symbols (_track). Phase slope across subcarriers (a sampling
+        offset moves the FFT window by a growing fraction of a sample): modelled as growing in
+        proportion to the time since the long training field, with one rate per burst fitted by
+        weighted least squares to every pilot seen so far (weights |H_k|^2: a pilot in a fade says
+        little). ``slope_prior`` carries the sums of earlier symbols of the same burst; the
+        updated sums are left in ``self._slope_sums``."""
         p = self.params
         n_sym = y.shape[0]
-        pil = y[:, self._pilot_pos] * np.conj(h[self._pilot_pos] * p.pilot_values(first_symbol, n_sym))
-        cpe = np.unwrap(np.angle(pil.sum(axis=1)))
-        k = p.pilots.astype(float)
-        rel = np.angle(pil * np.exp(-1j * cpe)[:, None])
-        slope = (rel @ k) / (k @ k)
-        cpe, slope = _track(cpe, 9), _track(slope, 15)
-        phase = np.exp(-1j * (cpe[:, None] + slope[:, None] * p.data[None, :]))
+        hp = h[self._pilot_pos]
+        pil = y[:, self._pilot_pos] * np.conj(hp * p.pilot_values(first_symbol, n_sym))
+        cpe = _track(_unwrap(np.angle(pil.sum(axis=1))), 9)
+        rel = np.angle(pil * np.exp(-1j * cpe)[:, None])  # (n_sym, n_pilots)
+        m = first_symbol + np.arange(n_sym) + self._ltf_lag  # symbols since the LTF's mean window
+        wk = np.abs(hp) ** 2 * self._pilot_k
+        num = float(m @ rel @ wk)
+        den = float((m @ m) * (wk @ self._pilot_k))
+        if slope_prior is not None:
+            num, den = num + slope_prior[0], den + slope_prior[1]
+        self._slope_sums = (num, den)
+        rate = num / den if den > 0 else 0.0
+        corr = np.exp(-1j * (cpe[:, None] + rate * m[:, None] * self._used_k[None, :])).astype(np.complex64)
         hd = h[self._data_pos]
-        yd = y[:, self._data_pos] * phase
+        yd = (y * corr)[:, self._data_pos]
         zf = (yd / hd).astype(np.complex64)
-        nv = np.broadcast_to(n0 / np.abs(hd) ** 2, zf.shape)
+        nv = np.broadcast_to((n0 / np.abs(hd) ** 2).astype(np.float32), zf.shape)
         mmse = None
         if self.equalizer == "mmse":
             mmse = (yd * np.conj(hd) / (np.abs(hd) ** 2 + n0)).astype(np.complex64)
-        return zf, nv, mmse
+        return zf, nv, mmse, corr
 
     def _units(self, entries: list[TableEntry], zf, nv, mmse) -> list[ReceivedUnit]:
         units, pos = [], 0
@@ -344,6 +433,15 @@ class BurstReceiver:
                 else:
                     units.append(ReceivedUnit(e.name, "analog", zf[span].copy(), None, nv[span].copy()))
         return units
+
+
+def _unwrap(phase: np.ndarray) -> np.ndarray:
+    """Phases made continuous from one element to the next (np.unwrap without its overhead)."""
+    if phase.size < 2:
+        return phase
+    step = np.diff(phase)
+    step -= 2 * np.pi * np.round(step / (2 * np.pi))
+    return np.concatenate([phase[:1], phase[0] + np.cumsum(step)])
 
 
 def _track(x: np.ndarray, width: int) -> np.ndarray:
