@@ -80,25 +80,52 @@ def psss_score(logits: np.ndarray, yes_ids: Sequence[int], no_ids: Sequence[int]
 
 
 @dataclass
-class KeyframeSelection:
-    """Keyframes (sorted frame indices) and every pair scored: (keyframe, frame) -> PSSS.
+class SKEMResult:
+    """What SKEM chose, with the fields of :class:`semcom_models.keyframes.KeyframeSelection`.
 
-    ``seconds`` is the scoring wall time; ``pairs_scored`` counts every pair sent to the model
-    (discarded speculative ones included); ``seconds_per_pair`` is their ratio.
+    keyframes: sorted keyframe indices (0 and T-1 among them); ``indices`` as int64.
+    num_frames: T. method: "skem".
+    pair_scores: (keyframe, frame) -> PSSS for every comparison that counted.
+    scores: float64 per frame (length T), the PSSS of the frame against the keyframe it was
+      compared with; NaN for frame 0, the last frame and frames never compared.
+    seconds: scoring wall time; pairs_scored: pairs sent to the model, discarded speculative
+      ones included; seconds_per_pair and seconds_per_frame are the ratios.
     """
 
     keyframes: list[int]
-    scores: dict[tuple[int, int], float] = field(default_factory=dict)
+    num_frames: int
+    pair_scores: dict[tuple[int, int], float] = field(default_factory=dict)
     seconds: float = 0.0
     pairs_scored: int = 0
+    method: str = "skem"
+
+    @property
+    def indices(self) -> np.ndarray:
+        return np.asarray(self.keyframes, dtype=np.int64)
+
+    @property
+    def scores(self) -> np.ndarray:
+        out = np.full(self.num_frames, np.nan)
+        for (_, j), s in self.pair_scores.items():
+            out[j] = s
+        return out
+
+    @property
+    def ratio(self) -> float:
+        """Keyframes per frame."""
+        return len(self.keyframes) / self.num_frames
 
     @property
     def seconds_per_pair(self) -> float:
         return self.seconds / self.pairs_scored if self.pairs_scored else float("nan")
 
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.seconds / self.num_frames
+
 
 def select_keyframes(num_frames: int, score_pairs: Callable[[list[tuple[int, int]]], Sequence[float]],
-                     eta: float = DEFAULT_ETA, batch_size: int = 4) -> KeyframeSelection:
+                     eta: float = DEFAULT_ETA, batch_size: int = 4) -> SKEMResult:
     """SKEM's walk over frames 0..num_frames-1 with a pair scorer (see the module docstring).
 
     score_pairs: given [(keyframe, frame), ...] returns one PSSS per pair.
@@ -129,7 +156,7 @@ def select_keyframes(num_frames: int, score_pairs: Callable[[list[tuple[int, int
                 break
     if num_frames > 1:
         keyframes.append(num_frames - 1)
-    return KeyframeSelection(keyframes, scores, time.perf_counter() - t0, scored)
+    return SKEMResult(keyframes, num_frames, scores, time.perf_counter() - t0, scored)
 
 
 class PSSSScorer:
@@ -174,7 +201,7 @@ class SKEM:
         self.scorer = scorer
         self.eta = eta
         self.batch_size = batch_size
-        self.last: KeyframeSelection | None = None
+        self.last: SKEMResult | None = None
 
     @classmethod
     def load(cls, name: str = "qwen2.5-vl", path: str | None = None, *, eta: float = DEFAULT_ETA,
@@ -184,7 +211,7 @@ class SKEM:
         vlm = VLM.load(name, path, device=device, dtype=dtype)
         return cls(PSSSScorer(vlm, focus=focus, max_new_tokens=max_new_tokens), eta=eta, batch_size=batch_size)
 
-    def run(self, frames: np.ndarray) -> KeyframeSelection:
+    def run(self, frames: np.ndarray) -> SKEMResult:
         """Keyframes, all pair scores and timing for uint8 T x H x W x 3 ``frames``."""
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:

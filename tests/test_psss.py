@@ -62,12 +62,16 @@ def test_walk_is_the_same_for_any_batch_size(batch):
     sel = select_keyframes(len(scenes), scene_scorer(scenes, log), eta=DEFAULT_ETA, batch_size=batch)
     assert sel.keyframes == [0, 3, 5, 8, 9]
     # Every recorded score compares a frame with the keyframe that was latest at the time.
-    for (ref, j), s in sel.scores.items():
+    for (ref, j), s in sel.pair_scores.items():
         assert ref == max(k for k in sel.keyframes if k < j)
         assert s == (1.0 if scenes[ref] != scenes[j] else -1.0)
     assert sel.pairs_scored == sum(len(b) for b in log) >= len(scenes) - 2
     assert all(len(b) <= batch for b in log)
-    assert np.isfinite(sel.seconds_per_pair)
+    assert np.isfinite(sel.seconds_per_pair) and sel.method == "skem" and sel.ratio == 0.5
+    assert sel.indices.dtype == np.int64 and sel.indices.tolist() == sel.keyframes
+    per_frame = sel.scores
+    assert per_frame.shape == (10,) and np.isnan(per_frame[0]) and np.isnan(per_frame[9])
+    assert per_frame[3] == 1.0 and per_frame[1] == -1.0
 
 
 def test_walk_edges():
@@ -126,13 +130,13 @@ def test_skem_end_to_end(tiny_vlms, version):
         assert len(scorer.last_descriptions) >= 1 and all(isinstance(d, str) for d in scorer.last_descriptions)
         skem = SKEM(scorer, eta=DEFAULT_ETA, batch_size=4)
         a, b = skem.run(frames), skem.run(frames)
-        assert a.keyframes == b.keyframes and a.scores == b.scores                # deterministic
+        assert a.keyframes == b.keyframes and a.pair_scores == b.pair_scores                # deterministic
         assert a.keyframes[0] == 0 and a.keyframes[-1] == 5
         single = SKEM(scorer, eta=DEFAULT_ETA, batch_size=1).run(frames)
         assert single.keyframes == a.keyframes
-        for k in single.scores:
-            assert single.scores[k] == pytest.approx(a.scores[k], abs=1e-5)     # batching changes nothing
-        assert all(-1 <= s <= 1 for s in a.scores.values())
+        for k in single.pair_scores:
+            assert single.pair_scores[k] == pytest.approx(a.pair_scores[k], abs=1e-5)     # batching changes nothing
+        assert all(-1 <= s <= 1 for s in a.pair_scores.values())
     print(f"\nPSSS tiny Qwen{version}-VL, 56x84 frames: {a.seconds_per_pair * 1e3:.1f} ms per frame pair "
           f"(batch 4), {single.seconds_per_pair * 1e3:.1f} ms (batch 1)")
 
