@@ -27,7 +27,7 @@ import pmt
 from gnuradio import gr
 
 from .phy.fec import PayloadCoder
-from .pdu_util import MalformedPdu, c32vector, split_pdu, u8vector
+from .pdu_util import MalformedPdu, c32vector, split_pdu, u8vector, vector_to_numpy
 from .phy.modulation import bits_per_symbol
 
 __all__ = ["fec_encoder_pdu", "fec_decoder_pdu", "make_coder", "coding_meta"]
@@ -121,7 +121,7 @@ class fec_encoder_pdu(_PduBlock):
 
     def _process(self, msg):
         meta, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
-        payload = pmt.to_python(vec)
+        payload = vector_to_numpy(vec)
         symbols = self.coder.encode(payload.tobytes())
         meta = pmt.dict_add(meta, pmt.intern("nbytes"), pmt.from_long(payload.size))
         for key, value in self._meta.items():
@@ -160,7 +160,7 @@ class fec_decoder_pdu(_PduBlock):
         nbytes = self._nbytes(meta)
         noise_var = self._noise_var(meta)
         self._check_coding(meta)
-        symbols = pmt.to_python(vec)
+        symbols = vector_to_numpy(vec)
         too_few = MalformedPdu(f"{symbols.size} symbols are too few for a {nbytes}-byte payload")
         if 8 * nbytes > symbols.size * self._bits_per_symbol:  # cheap: no code here has rate > 1
             raise too_few

@@ -23,7 +23,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from .pdu_util import MalformedPdu, split_pdu
+from .pdu_util import MalformedPdu, split_pdu, vector_to_numpy
 from .phy.frame import FrameFormat
 from .phy.ofdm import OfdmParams
 from .phy.wire import unpack_transmission
@@ -72,7 +72,7 @@ class ofdm_burst_tx(gr.basic_block):
         self._stats["frames_in"] += 1
         try:
             _, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
-            burst = self.format.build(unpack_transmission(pmt.to_python(vec).tobytes()))
+            burst = self.format.build(unpack_transmission(vector_to_numpy(vec).tobytes()))
         except (MalformedPdu, ValueError) as err:
             self._stats["frames_malformed"] += 1
             self.logger.warn(f"dropping malformed transmission: {err}")

@@ -1,14 +1,42 @@
 """PMT helpers shared by the message blocks: PDUs to and from numpy, and the malformed-PDU error.
 
-Bulk data crosses the PMT boundary as whole numpy arrays (``pmt.init_u8vector`` and friends take
-an array at once), never element by element in Python.
+Bulk data crosses the PMT boundary as bytes in PMT's own serialization format
+(``pmt.deserialize_str`` / ``pmt.serialize_str``: a uniform vector is a 0x0a tag, its element
+type, a 4-byte big-endian length, a pad count, pad bytes, then the elements big-endian), which
+GNU Radio copies in C++. ``pmt.init_u8vector`` and ``pmt.to_python`` convert element by element:
+~0.7 ms for a 12 kB vector against ~3 us this way.
 """
 from __future__ import annotations
 
 import numpy as np
 import pmt
 
-__all__ = ["MalformedPdu", "u8vector", "c32vector", "split_pdu", "make_pdu", "pdu_to_python"]
+__all__ = ["MalformedPdu", "u8vector", "c32vector", "vector_to_numpy", "split_pdu", "make_pdu", "pdu_to_python"]
+
+_UNIFORM = 0x0A
+# element type code in PMT's serialization -> numpy dtype (big-endian, as serialized)
+_TYPES = {0x00: np.dtype("u1"), 0x0A: np.dtype(">c8"), 0x08: np.dtype(">f4"), 0x09: np.dtype(">f8"),
+          0x0B: np.dtype(">c16"), 0x01: np.dtype("i1"), 0x02: np.dtype(">u2"), 0x03: np.dtype(">i2"),
+          0x04: np.dtype(">u4"), 0x05: np.dtype(">i4"), 0x06: np.dtype(">u8"), 0x07: np.dtype(">i8")}
+_CODES = {np.dtype("u1"): 0x00, np.dtype("c8"): 0x0A}
+
+
+def _uniform_vector(a: np.ndarray) -> "pmt.pmt_t":
+    header = bytes([_UNIFORM, _CODES[a.dtype]]) + a.size.to_bytes(4, "big") + b"\x00"  # no padding
+    return pmt.deserialize_str(header + a.astype(a.dtype.newbyteorder(">"), copy=False).tobytes())
+
+
+def vector_to_numpy(vec) -> np.ndarray:
+    """A PMT uniform vector as a native-endian numpy array (one C++ copy, no per-element work)."""
+    raw = pmt.serialize_str(vec)
+    if len(raw) < 7 or raw[0] != _UNIFORM or raw[1] not in _TYPES:
+        raise MalformedPdu("not a uniform PMT vector")
+    dtype = _TYPES[raw[1]]
+    n = int.from_bytes(raw[2:6], "big")
+    start = 7 + raw[6]
+    if len(raw) - start != n * dtype.itemsize:
+        raise MalformedPdu("uniform PMT vector of inconsistent length")
+    return np.frombuffer(raw, dtype, n, start).astype(dtype.newbyteorder("="))
 
 
 class MalformedPdu(ValueError):
@@ -19,16 +47,12 @@ def u8vector(data) -> "pmt.pmt_t":
     """PMT u8vector from a whole uint8 array (bytes-like or numpy)."""
     if isinstance(data, (bytes, bytearray)):
         data = np.frombuffer(data, np.uint8)
-    a = np.ascontiguousarray(data, np.uint8).reshape(-1)
-    # a 1-element array would match the (k, fill value) overload through a deprecated numpy
-    # scalar conversion; a list takes the vector overload
-    return pmt.init_u8vector(a.size, a.tolist() if a.size == 1 else a)
+    return _uniform_vector(np.ascontiguousarray(data, np.uint8).reshape(-1))
 
 
 def c32vector(symbols) -> "pmt.pmt_t":
     """PMT c32vector from a whole complex array."""
-    a = np.ascontiguousarray(symbols, np.complex64).reshape(-1)
-    return pmt.init_c32vector(a.size, a.tolist() if a.size == 1 else a)
+    return _uniform_vector(np.ascontiguousarray(symbols, np.complex64).reshape(-1))
 
 
 def split_pdu(msg, is_vector, what: str):
@@ -55,4 +79,4 @@ def make_pdu(meta: dict, vector) -> "pmt.pmt_t":
 
 def pdu_to_python(msg) -> tuple[dict, np.ndarray]:
     """(meta dict, numpy vector) of a PDU."""
-    return pmt.to_python(pmt.car(msg)), pmt.to_python(pmt.cdr(msg))
+    return pmt.to_python(pmt.car(msg)), vector_to_numpy(pmt.cdr(msg))

@@ -487,8 +487,8 @@ class LdpcLayout:
         """(payload bits, per-codeword converged flags, per-codeword iterations) from LLRs of
         the transmitted bits (coded_bits,). Keyword arguments go to ``LdpcCode.decode``."""
         x, _ = as_llr_batch(np.asarray(llr).reshape(-1), self.coded_bits, dtype=np.float64)
-        full = np.zeros(self.n_codewords * self.code.n)
-        np.add.at(full, self.tx_index, x[0])
+        # repeated bits add their LLRs
+        full = np.bincount(self.tx_index, weights=x[0], minlength=self.n_codewords * self.code.n)
         full[self.shortened_index] = LLR_MAX
         res = self.code.decode(full.reshape(self.n_codewords, self.code.n), **decoder_kwargs)
         return res.bits.reshape(-1)[self.payload_index], res.converged, res.iterations

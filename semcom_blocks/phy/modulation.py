@@ -135,13 +135,16 @@ def demodulate_llr(symbols, mod: str, noise_var, exact: bool = True) -> np.ndarr
         raise ValueError(f"demodulate_llr: noise_var must be a scalar or one value per symbol ({y.size})")
     if not np.all(np.isfinite(n0)) or np.any(n0 < 0):
         raise ValueError("demodulate_llr: noise_var must be finite and >= 0")
-    n0 = np.broadcast_to(np.maximum(n0, N0_MIN), y.shape)
+    n0 = np.maximum(n0, N0_MIN)
     m = MODULATIONS[name]
     per_axis, scale = _axis(name)[:2]
     if m <= 2:  # one bit per axis: the exact LLR is linear, -4 a y / N0 (levels +-a)
-        axes = [y.real] if m == 1 else [y.real, y.imag]
-        llr = np.stack([-4.0 * scale * ax / n0 for ax in axes], axis=1)
-        return np.clip(llr, -LLR_MAX, LLR_MAX).astype(np.float32).reshape(-1)
+        # (real, imag) pairs in bit order: a complex64 array viewed as float32 pairs
+        axes = y.real if m == 1 else np.ascontiguousarray(y, np.complex64).view(np.float32).reshape(-1, 2)
+        gain = (-4.0 * scale) / (n0 if n0.ndim == 0 or m == 1 else n0[:, None])
+        llr = (axes * gain).astype(np.float32)
+        return np.clip(llr, -LLR_MAX, LLR_MAX, out=llr).reshape(-1)
+    n0 = np.broadcast_to(n0, y.shape)
     llr = np.empty((y.size, m))
     llr[:, :per_axis] = _axis_llr(y.real.astype(np.float64), n0, name, exact)
     if name != "bpsk":

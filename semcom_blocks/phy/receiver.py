@@ -38,6 +38,7 @@ from .fec import PayloadCoder
 from .frame import FrameFormat, TableEntry, decode_sig, decode_table
 from .modulation import demodulate_llr
 from .ofdm import OfdmParams
+from .rx_kernels import equalize, fit_channel_omp
 from .snr import esn0_from_noise_var
 
 __all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
@@ -141,7 +142,8 @@ class BurstReceiver:
         self._pilot_pos = np.searchsorted(p.used, p.pilots)
         self._pilot_k = p.pilots.astype(float)
         self._used_k = p.used.astype(float)
-        self._taps_used = np.zeros(taps, bool)
+        self._gram = self._fmat.conj().T @ self._fmat
+        self._n_taps = 0
         self._slope_sums = (0.0, 0.0)
         # from the mean FFT window of the two long symbols to that of the first SIG symbol, in symbols
         self._ltf_lag = (1.5 * p.fft_len + p.cp_len) / p.symbol_len
@@ -166,6 +168,7 @@ class BurstReceiver:
 
     def _run(self, final: bool) -> list[ReceivedFrame]:
         frames = []
+        self._autocorrelate()
         while True:
             det = self._detect(self._search)  # (plateau start, coarse CFO) or None
             if det is None:
@@ -202,32 +205,39 @@ class BurstReceiver:
         self._search = max(0, self._search - start)
 
     # -- 1. detection and coarse CFO ------------------------------------------------------------
-    def _detect(self, start: int):
-        """(lag d where the STF plateau begins, coarse CFO in cycles/sample) or None.
-
-        Evaluated on a grid of L lags: the products and powers are summed per block of L
-        samples first, so the whole search costs a few passes over the samples."""
+    def _autocorrelate(self) -> None:
+        """The normalised STF autocorrelation rho on the grid of lags d = j L over the whole
+        buffer, computed once per push: the products and powers are summed per block of L
+        samples first, so it costs a few passes over the samples."""
         L, B = self._period, self._window // self._period  # window of B blocks
-        r = self._buf[start:]
+        r = self._buf
         nb = (r.size - L) // L  # blocks with a full lagged partner
         if nb < B + 3:
-            return None
+            self._rho = np.zeros(0)
+            self._corr = np.zeros(0, complex)
+            return
         prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1)
         energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1)
         cp = np.concatenate([[0], np.cumsum(prod)])
         ce = np.concatenate([[0.0], np.cumsum(energy)])
         n = nb - B + 1
-        corr = cp[B:B + n] - cp[:n]
+        self._corr = cp[B:B + n] - cp[:n]
         early = ce[B:B + n] - ce[:n]  # power of r[d .. d+W)
         late = ce[B + 1:B + 1 + n] - ce[1:1 + n]  # power of r[d+L .. d+L+W)
-        rho = np.abs(corr) / (np.sqrt(early * late) + 1e-20)
-        above = rho > self.threshold
+        self._rho = np.abs(self._corr) / (np.sqrt(early * late) + 1e-20)
+
+    def _detect(self, start: int):
+        """(lag d >= start where the STF plateau begins, coarse CFO in cycles/sample) or None:
+        the first grid lag from which rho stays above the threshold three times in a row."""
+        L = self._period
+        j_first = -(-start // L)
+        above = self._rho[j_first:] > self.threshold
         hits = np.flatnonzero(above[:-2] & above[1:-1] & above[2:])  # three grid lags in a row: 3L samples
         if hits.size == 0:
             return None
-        j0 = int(hits[0])
-        peak = j0 + int(np.argmax(rho[j0:j0 + 4]))
-        return start + j0 * L, float(np.angle(corr[peak]) / (2 * np.pi * L))
+        j0 = j_first + int(hits[0])
+        peak = j0 + int(np.argmax(self._rho[j0:j0 + 4]))
+        return j0 * L, float(np.angle(self._corr[peak]) / (2 * np.pi * L))
 
     # -- 2..5 ----------------------------------------------------------------------------------
     def _decode(self, det) -> tuple[ReceivedFrame, int]:
@@ -299,7 +309,7 @@ class BurstReceiver:
         n_used = h_ls.size
         # h_ls has noise variance N0 / 2 per subcarrier
         h, resid = self._fit_channel(h_ls, max(diff_energy / n_used, 1e-30) / 2)
-        dof = n_used + (n_used - np.count_nonzero(self._taps_used))  # resid: E = (n_used - taps) N0 / 2
+        dof = n_used + (n_used - self._n_taps)  # resid: E = (n_used - taps) N0 / 2
         hdr.n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
         hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30))
 
@@ -352,30 +362,14 @@ class BurstReceiver:
         """(smoothed channel on the used subcarriers, residual energy sum |h_ls - h|^2) for a
         least-squares estimate ``h_ls`` with noise variance ``noise`` per subcarrier.
 
-        Which taps exist, by orthogonal matching pursuit: take the tap the residual matches
-        best, refit all chosen taps by least squares, repeat while the best match stands 10 dB
-        above the noise of a matched-filter tap, noise / n_used. (A plain cp_len-tap fit is
-        ill-conditioned: the used band is not the whole FFT, so its outer taps are very noisy;
-        a plain matched filter leaks into every tap.) ``_taps_used`` marks the chosen taps."""
-        fmat = self._fmat
-        n_used = h_ls.size
-        floor = 10 * noise / n_used
-        chosen: list[int] = []
-        resid = h_ls
-        for _ in range(fmat.shape[1]):
-            match = np.abs(fmat.conj().T @ resid) ** 2 / n_used**2
-            match[chosen] = 0
-            best = int(np.argmax(match))
-            if chosen and match[best] <= floor:
-                break
-            chosen.append(best)
-            fsel = fmat[:, chosen]
-            sel, *_ = np.linalg.lstsq(fsel, h_ls, rcond=None)
-            resid = h_ls - fsel @ sel
-        self._taps_used = np.zeros(fmat.shape[1], bool)
-        self._taps_used[chosen] = True
-        h = fsel @ sel
-        return h, float(np.sum(np.abs(h_ls - h) ** 2))
+        Which taps exist, by orthogonal matching pursuit (rx_kernels.fit_channel_omp): take the
+        tap the residual matches best, refit all chosen taps by least squares, repeat while the
+        best match stands 10 dB above the noise of a matched-filter tap, noise / n_used. (A plain
+        cp_len-tap fit is ill-conditioned: the used band is not the whole FFT, so its outer taps
+        are very noisy; a plain matched filter leaks into every tap.) ``_n_taps`` counts the taps."""
+        h, resid, self._n_taps = fit_channel_omp(h_ls.astype(np.complex128), self._fmat, self._gram,
+                                                 10 * noise / h_ls.size)
+        return h, resid
 
     def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int, slope_prior):
         """Phase tracking and equalisation of (n_sym, n_used) FFT values of OFDM symbols
@@ -385,33 +379,24 @@ class BurstReceiver:
         each (n_sym, n_data), and the phase correction applied, (n_sym, n_used).
 
         Common phase: the pilots combined with the channel as weights, per symbol, then a line
-        plus a moving average over symbols (_track). Phase slope across subcarriers (a sampling
-        offset moves the FFT window by a growing fraction of a sample): modelled as growing in
+        plus a moving average of 9 symbols. Phase slope across subcarriers (a sampling offset
+        moves the FFT window by a growing fraction of a sample): modelled as growing in
         proportion to the time since the long training field, with one rate per burst fitted by
         weighted least squares to every pilot seen so far (weights |H_k|^2: a pilot in a fade says
         little). ``slope_prior`` carries the sums of earlier symbols of the same burst; the
-        updated sums are left in ``self._slope_sums``."""
+        updated sums are left in ``self._slope_sums``. Arithmetic in rx_kernels.equalize."""
         p = self.params
         n_sym = y.shape[0]
-        hp = h[self._pilot_pos]
-        pil = y[:, self._pilot_pos] * np.conj(hp * p.pilot_values(first_symbol, n_sym))
-        cpe = _track(_unwrap(np.angle(pil.sum(axis=1))), 9)
-        rel = np.angle(pil * np.exp(-1j * cpe)[:, None])  # (n_sym, n_pilots)
-        m = first_symbol + np.arange(n_sym) + self._ltf_lag  # symbols since the LTF's mean window
-        wk = np.abs(hp) ** 2 * self._pilot_k
-        num = float(m @ rel @ wk)
-        den = float((m @ m) * (wk @ self._pilot_k))
-        if slope_prior is not None:
-            num, den = num + slope_prior[0], den + slope_prior[1]
+        prior = slope_prior or (0.0, 0.0)
+        zf, nv, corr, num, den = equalize(y, h, float(n0), self._pilot_pos, self._data_pos,
+                                          p.pilot_values(first_symbol, n_sym), self._pilot_k, self._used_k,
+                                          first_symbol + self._ltf_lag, prior[0], prior[1], 9)
         self._slope_sums = (num, den)
-        rate = num / den if den > 0 else 0.0
-        corr = np.exp(-1j * (cpe[:, None] + rate * m[:, None] * self._used_k[None, :])).astype(np.complex64)
-        hd = h[self._data_pos]
-        yd = (y * corr)[:, self._data_pos]
-        zf = (yd / hd).astype(np.complex64)
-        nv = np.broadcast_to((n0 / np.abs(hd) ** 2).astype(np.float32), zf.shape)
+        nv = np.broadcast_to(nv, zf.shape)
         mmse = None
         if self.equalizer == "mmse":
+            hd = h[self._data_pos]
+            yd = (y * corr)[:, self._data_pos]
             mmse = (yd * np.conj(hd) / (np.abs(hd) ** 2 + n0)).astype(np.complex64)
         return zf, nv, mmse, corr
 
@@ -433,28 +418,3 @@ class BurstReceiver:
                 else:
                     units.append(ReceivedUnit(e.name, "analog", zf[span].copy(), None, nv[span].copy()))
         return units
-
-
-def _unwrap(phase: np.ndarray) -> np.ndarray:
-    """Phases made continuous from one element to the next (np.unwrap without its overhead)."""
-    if phase.size < 2:
-        return phase
-    step = np.diff(phase)
-    step -= 2 * np.pi * np.round(step / (2 * np.pi))
-    return np.concatenate([phase[:1], phase[0] + np.cumsum(step)])
-
-
-def _track(x: np.ndarray, width: int) -> np.ndarray:
-    """Per-symbol estimates smoothed for tracking: a straight line through all of them (a
-    residual carrier offset makes the common phase a ramp, a sampling offset the phase slope)
-    plus a centered moving average of up to ``width`` symbols of what the line leaves."""
-    n = x.size
-    if n < 3:
-        return x
-    t = np.arange(n) - (n - 1) / 2
-    line = x.mean() + t * (t @ x) / (t @ t)
-    resid = x - line
-    w = min(width, n)
-    half = w // 2
-    padded = np.concatenate([np.full(half, resid[0]), resid, np.full(w - 1 - half, resid[-1])])
-    return line + np.convolve(padded, np.ones(w) / w, mode="valid")
