@@ -21,6 +21,11 @@ average power (e.g. DJSCC output) mapped straight onto data subcarriers. One bur
   analog: as given), filling data subcarriers in ascending subcarrier order, OFDM symbol after
   OFDM symbol.
 
+SIG and table bytes are whitened (XOR with the 802.11 scrambler sequence, seeds ``SIG_WHITENING``
+and ``TABLE_WHITENING``) before coding: mostly-zero bytes would otherwise give codewords whose
+BPSK symbols line up in phase across subcarriers (a 15 dB peak-to-average ratio seen on the
+unit table).
+
 Fields that do not fill their last OFDM symbol are padded with pseudo-random QPSK (from the
 802.11 scrambler), not zeros: a symbol of pilots alone is periodic enough to look like a
 short training field to the detector.
@@ -46,6 +51,7 @@ __all__ = ["Unit", "Transmission", "FrameFormat", "FRAME_VERSION", "MAX_UNITS", 
 FRAME_VERSION = 2
 SIG_BYTES = 11
 SIG_CODED_BITS = 288  # rate 88/288: the SIG must be the most robust part of the burst
+SIG_WHITENING, TABLE_WHITENING = 0x35, 0x4B
 #: largest payload, in OFDM symbols, the SIG can announce (24 bits)
 MAX_PAYLOAD_OFDM_SYMBOLS = (1 << 24) - 1
 MAX_UNITS = 255
@@ -185,6 +191,12 @@ def decode_table(raw: bytes) -> list[TableEntry]:
         raise ValueError(f"malformed unit table: {exc!r}") from None
 
 
+def whiten(data: bytes, seed: int) -> bytes:
+    """``data`` XOR the scrambler sequence from ``seed`` (its own inverse)."""
+    mask = np.packbits(scrambler_sequence(8 * len(data), seed))
+    return (np.frombuffer(data, np.uint8) ^ mask).tobytes()
+
+
 def encode_sig(frame_type: int, seq: int, table_len: int, n_payload: int) -> bytes:
     """The SIG bytes; ``n_payload`` counts payload OFDM symbols."""
     if not 0 <= n_payload <= MAX_PAYLOAD_OFDM_SYMBOLS:
@@ -216,7 +228,7 @@ class FrameFormat:
         self._padding = modulate(scrambler_sequence(2 * nd, seed=0x2D), "qpsk")
 
     def sig_symbols(self, sig: bytes) -> np.ndarray:
-        """The SIG's BPSK symbols (n_sig * n_data of them, padding not included)."""
+        """BPSK symbols (n_sig * n_data of them, filling the SIG symbols) of whitened SIG bytes."""
         bits = np.unpackbits(np.frombuffer(sig, np.uint8))
         return modulate(self.sig_layout.encode(bits), "bpsk")
 
@@ -234,8 +246,8 @@ class FrameFormat:
             raise ValueError("unit table longer than 65535 bytes")
         payload = [u.symbols() for u in tx.units]
         n_payload = self.n_payload_symbols(sum(s.size for s in payload))
-        sig_syms = self.sig_symbols(encode_sig(tx.frame_type, tx.seq, len(table), n_payload))
-        table_syms = self.table_coder.encode(table)
+        sig_syms = self.sig_symbols(whiten(encode_sig(tx.frame_type, tx.seq, len(table), n_payload), SIG_WHITENING))
+        table_syms = self.table_coder.encode(whiten(table, TABLE_WHITENING))
         fields = []
         for syms in (sig_syms, table_syms, *([np.concatenate(payload)] if payload else [])):
             n_sym = -(-syms.size // p.n_data)

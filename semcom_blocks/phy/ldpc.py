@@ -483,15 +483,20 @@ class LdpcLayout:
         cw = self.code.encode(info.reshape(self.n_codewords, self.code.k))
         return cw.reshape(-1)[self.tx_index]
 
-    def decode(self, llr, **decoder_kwargs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode(self, llr, return_tx_bits: bool = False, **decoder_kwargs) -> tuple[np.ndarray, ...]:
         """(payload bits, per-codeword converged flags, per-codeword iterations) from LLRs of
-        the transmitted bits (coded_bits,). Keyword arguments go to ``LdpcCode.decode``."""
+        the transmitted bits (coded_bits,); with ``return_tx_bits`` also the transmitted bits as
+        decoded (what ``encode`` gives for the decoded payload when the codewords converged).
+        Keyword arguments go to ``LdpcCode.decode``."""
         x, _ = as_llr_batch(np.asarray(llr).reshape(-1), self.coded_bits, dtype=np.float64)
         # repeated bits add their LLRs
         full = np.bincount(self.tx_index, weights=x[0], minlength=self.n_codewords * self.code.n)
         full[self.shortened_index] = LLR_MAX
-        res = self.code.decode(full.reshape(self.n_codewords, self.code.n), **decoder_kwargs)
-        return res.bits.reshape(-1)[self.payload_index], res.converged, res.iterations
+        res = self.code.decode(full.reshape(self.n_codewords, self.code.n), return_codeword=True, **decoder_kwargs)
+        payload = res.bits[:, : self.code.k].reshape(-1)[self.payload_index]
+        if return_tx_bits:
+            return payload, res.converged, res.iterations, res.bits.reshape(-1)[self.tx_index]
+        return payload, res.converged, res.iterations
 
 
 def _spread(total: int, parts: int) -> np.ndarray:

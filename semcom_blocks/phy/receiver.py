@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fec import PayloadCoder
-from .frame import FrameFormat, TableEntry, decode_sig, decode_table
-from .modulation import demodulate_llr
+from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, decode_sig, decode_table, whiten
+from .modulation import demodulate_llr, modulate
 from .ofdm import OfdmParams
 from .rx_kernels import equalize, fit_channel_omp
 from .snr import esn0_from_noise_var
@@ -260,7 +260,7 @@ class BurstReceiver:
         if not table.crc_ok:
             raise _Skip("table_failures")
         try:
-            entries = decode_table(table.data)
+            entries = decode_table(whiten(table.data, TABLE_WHITENING))
         except ValueError:
             raise _Skip("table_failures") from None
         total = sum(e.n_symbols for e in entries)
@@ -316,9 +316,9 @@ class BurstReceiver:
         # SIG
         y = self._symbols(hdr, 0, fmt.n_sig)
         sig_x, sig_nv, _, corr = self._equalize(y, h, hdr.n0, 0, None)
-        bits, _, _ = fmt.sig_layout.decode(demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1)))
-        sig_bytes = np.packbits(bits).tobytes()
-        sig = decode_sig(sig_bytes)
+        bits, _, _, sig_tx = fmt.sig_layout.decode(demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1)),
+                                                   return_tx_bits=True)
+        sig = decode_sig(whiten(np.packbits(bits).tobytes(), SIG_WHITENING))
         if sig is None:
             raise _Skip("sig_failures")
         hdr.frame_type, hdr.seq, hdr.table_len, hdr.n_pay = sig
@@ -328,7 +328,7 @@ class BurstReceiver:
         # Data-aided refinement: the SIG symbols are now known, so the n_sig symbols (phase
         # corrected as when they were equalised) give n_sig more looks at the channel.
         known = np.empty((fmt.n_sig, n_used), np.complex64)
-        known[:, self._data_pos] = fmt.sig_symbols(sig_bytes).reshape(fmt.n_sig, p.n_data)
+        known[:, self._data_pos] = modulate(sig_tx, "bpsk").reshape(fmt.n_sig, p.n_data)
         known[:, self._pilot_pos] = p.pilot_values(0, fmt.n_sig)
         sig_ls = np.mean(y * corr * known, axis=0)  # |known| = 1
         looks = 2 + fmt.n_sig
