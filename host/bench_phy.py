@@ -5,8 +5,9 @@ Both receivers get equivalent signals in the same run: bursts of the same length
 at unit average burst power with complex white noise at the same Es/N0 (``snr_db``, default
 20 dB, where both decode every burst). Ours carries one transmission per burst (a digital unit
 of ``digital_bytes`` bytes, QPSK LDPC 648 R1/2 + CRC-32, and an analog unit of
-``analog_symbols`` symbols: by default the size of GVSC's Sketch+Desc transmission, 96 bytes
-of caption and a 1,024-symbol sketch); GNU Radio's carries an uncoded QPSK packet with as many
+``analog_symbols`` symbols: by default 96 bytes
+of caption and 4,096 analog symbols, about half of GVSC's first-frame DJSCC output: GNU Radio's
+ofdm_tx fails on packets much above 2 kB); GNU Radio's carries an uncoded QPSK packet with as many
 payload OFDM symbols as make its bursts (two sync symbols, one header symbol, the payload) as
 long as ours. Ours also decodes LDPC; gr-digital's has no channel code.
 
@@ -139,7 +140,7 @@ def _time_engine(x: np.ndarray, chunk: int = 1 << 15) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def bench_phy(bursts: int = 200, digital_bytes: int = 96, analog_symbols: int = 1024, gap: int = 400,
+def bench_phy(bursts: int = 100, digital_bytes: int = 96, analog_symbols: int = 4096, gap: int = 400,
               snr_db: float = 20.0, repeats: int = 3, cpu: int | None = None, with_grdigital: bool = True,
               seed: int = 1) -> dict:
     """Measure both receivers (see the module docstring); returns the JSON-ready result."""
