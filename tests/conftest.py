@@ -2,6 +2,8 @@ import os
 
 # Decoder kernels are single-threaded; keep numba from spawning a thread pool in tests.
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# Tiny models run far faster on one thread than with two threads fighting over a shared machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path
 
