@@ -1,0 +1,477 @@
+"""The semantic service: a ZeroMQ ROUTER that encodes and decodes for registered schemes.
+
+Threads: one socket thread owns the ROUTER socket (and the monitor socket): it validates every
+request, answers hello, ping and shutdown at once, and hands encode/decode to a pool of
+``workers`` threads; a worker's reply goes back through a queue and a wake-up pipe, so the
+socket thread keeps answering heartbeats while a long encode runs. Nothing blocks it but
+parsing headers.
+
+Robustness:
+
+* every header field is validated (:func:`~.protocol.parse_request`); a bad request gets an
+  error reply under its own id when that id is readable, and is counted (``stats()["errors"]``)
+  and logged (at most ``LOG_BURST`` lines per error code per minute);
+* a request id already being worked on is not started twice (a client retrying after a
+  reconnect gets the one result); the last ``reply_cache`` results (at most
+  ``reply_cache_bytes`` in all, for ``REPLY_TTL_S`` seconds) are kept to answer a retry whose
+  first reply was lost;
+* at most ``max_pending`` encode/decode requests wait or run; more are refused with "busy";
+* a single message part larger than max_message_bytes + max_header_bytes makes libzmq drop the
+  connection (the sender gets no reply);
+* security: loopback (or ipc) binds only, unless CURVE keys are given; with keys every
+  client must present an authorised key (ZAP); failed handshakes are counted and logged;
+  shutdown is honoured only from a loopback peer.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import signal
+import threading
+import time
+from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from .handlers import PathPolicy, handle_decode, handle_encode
+from .keys import KeysError, is_local_address, load_server_keys
+from .protocol import (PROTOCOL_VERSION, Limits, ProtocolError, Request, pack_header, parse_request, plain,
+                       request_id_of)
+from .registry import load_builtin_schemes, schemes
+
+__all__ = ["Server", "serve", "DEFAULT_ADDRESS"]
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5560"
+#: the ZAP domain of the service socket (the authenticator's client keys are filed under it)
+ZAP_DOMAIN = "semcom"
+LOG_BURST = 20
+REPLY_TTL_S = 120.0
+_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth_failures",
+                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "handshake_failures",
+                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failures"}
+
+
+@dataclass
+class _Job:
+    identity: bytes
+    op: str
+    started: float
+
+
+class _RateLimitedLog:
+    """At most ``burst`` log lines per key per ``window_s``; the rest are counted and summarised."""
+
+    def __init__(self, log: logging.Logger, burst: int = LOG_BURST, window_s: float = 60.0):
+        self.log, self.burst, self.window = log, burst, window_s
+        self._seen: dict[str, list] = {}
+
+    def warning(self, key: str, msg: str, *args) -> None:
+        now = time.monotonic()
+        start, count, dropped = self._seen.get(key, (now, 0, 0))
+        if now - start > self.window:
+            if dropped:
+                self.log.warning("%d more '%s' messages were not logged", dropped, key)
+            start, count, dropped = now, 0, 0
+        if count < self.burst:
+            self.log.warning(msg, *args)
+            count += 1
+        else:
+            dropped += 1
+        self._seen[key] = (start, count, dropped)
+
+
+class Server:
+    """The service (see the module docstring). ``start()`` binds and runs the socket thread in the
+    background; ``run()`` binds (if needed) and runs it in the calling thread.
+
+    address: tcp://HOST:PORT (port ``*`` picks a free one: see ``endpoint``) or ipc://PATH.
+    keys_dir: CURVE keys directory (see keys.py); required unless the address is loopback/ipc.
+    require_curve: refuse to start without keys even on loopback.
+    workers: worker threads for encode/decode.
+    video_root: directory that encode-by-path requests must stay inside; without it, paths are
+        allowed only on loopback/ipc binds.
+    scheme_modules: modules to import before serving (each registers its schemes on import).
+    """
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, keys_dir: str | None = None, workers: int = 1, *,
+                 require_curve: bool = False, limits: Limits | None = None, video_root: str | None = None,
+                 scheme_modules=(), max_pending: int | None = None, reply_cache: int = 16,
+                 reply_cache_bytes: int = 64 << 20, logger: logging.Logger | None = None):
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.address = address
+        self.local = is_local_address(address)
+        if keys_dir is None and not self.local:
+            raise KeysError(f"refusing to bind {address} without CURVE keys: only loopback and ipc addresses may "
+                            f"run unauthenticated (make keys with `semcom keys --dir DIR`, pass --keys DIR)")
+        if keys_dir is None and require_curve:
+            raise KeysError("require_curve is set but no keys directory was given")
+        self.keys_dir = keys_dir
+        self.workers = int(workers)
+        self.limits = limits or Limits()
+        self.policy = PathPolicy(video_root, allow_any=self.local)
+        self.max_pending = int(max_pending or 4 * self.workers)
+        self.reply_cache, self.reply_cache_bytes = int(reply_cache), int(reply_cache_bytes)
+        self.log = logger or logging.getLogger("semcom.service")
+        self._rlog = _RateLimitedLog(self.log)
+        self.instance = secrets.token_hex(8)
+        # the PHY's wire format and the video I/O load now, not on the socket thread at the
+        # first request (half a second without heartbeat replies)
+        from semcom_blocks.phy.wire import WIRE_VERSION
+        from semcom_models import video_io  # noqa: F401
+
+        self.wire_version = WIRE_VERSION
+        load_builtin_schemes()
+        import importlib
+
+        for mod in scheme_modules:
+            importlib.import_module(mod)
+        self._counters: Counter = Counter()
+        self._errors: Counter = Counter()
+        self._stats_lock = threading.Lock()
+        self._inflight: dict[tuple, _Job] = {}
+        self._cache: OrderedDict[tuple, tuple[list, int, float]] = OrderedDict()
+        self._cache_bytes = 0
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._ctx = self._sock = self._monitor = self._auth = self._pool = None
+        self._thread: threading.Thread | None = None
+        self.endpoint: str | None = None
+        self._wake_r = self._wake_w = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def bind(self) -> str:
+        """Create the sockets and bind; returns the bound endpoint (port resolved)."""
+        if self._sock is not None:
+            return self.endpoint
+        ctx = zmq.Context()
+        try:
+            sock = ctx.socket(zmq.ROUTER)
+            sock.linger = 0
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes + self.limits.max_header_bytes)
+            if self.keys_dir is not None:
+                public, secret, authorized = load_server_keys(self.keys_dir)
+                from zmq.auth.thread import ThreadAuthenticator
+
+                self._auth = ThreadAuthenticator(ctx, log=self.log.getChild("zap"))
+                self._auth.start()
+                self._auth.configure_curve(domain=ZAP_DOMAIN, location=str(authorized))
+                sock.curve_secretkey, sock.curve_publickey, sock.curve_server = secret, public, True
+                sock.zap_domain = ZAP_DOMAIN.encode()
+            self._monitor = sock.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            sock.bind(self.address)
+        except Exception:
+            if self._auth is not None:
+                self._auth.stop()
+            ctx.destroy(linger=0)
+            raise
+        self._ctx, self._sock = ctx, sock
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="semcom-worker")
+        self.log.info("semcom service %s listening on %s (CURVE %s, %d worker%s, schemes: %s, video files: %s)",
+                      self.instance, self.endpoint, "on" if self.keys_dir else "off", self.workers,
+                      "s" if self.workers > 1 else "", ", ".join(s.name for s in schemes()), self.policy.describe())
+        return self.endpoint
+
+    def start(self) -> str:
+        """Bind and serve on a background thread; returns the endpoint."""
+        endpoint = self.bind()
+        self._thread = threading.Thread(target=self.run, name="semcom-service", daemon=True)
+        self._thread.start()
+        return endpoint
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._sock is not None and not self._stopping.is_set()
+
+    def stats(self) -> dict:
+        with self._stats_lock:
+            out = dict(self._counters)
+            out["errors"] = dict(self._errors)
+        out["inflight"] = len(self._inflight)
+        out["cached_replies"] = len(self._cache)
+        return out
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self._counters[key] += n
+
+    # -- the socket thread ------------------------------------------------------------------
+    def run(self) -> None:
+        self.bind()
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            while not self._stopping.is_set():
+                for item, _ in poller.poll(100):
+                    if item is self._sock:
+                        self._drain_socket()
+                    elif item is self._monitor:
+                        self._drain_monitor()
+                    else:
+                        os.read(self._wake_r, 4096)
+                self._send_results()
+                self._expire_cache()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
+        self._sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+        self._ctx.term()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.log.info("semcom service %s stopped: %s", self.instance, self.stats())
+
+    def _drain_monitor(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            key = _HANDSHAKE_EVENTS.get(event["event"])
+            if key:
+                self._count(key)
+                self._rlog.warning(key, "rejected a connection from %s: %s (event value %s)",
+                                   event.get("endpoint", b"?").decode(errors="replace"),
+                                   "client key not authorised" if key == "auth_failures"
+                                   else "security handshake failed (no or wrong CURVE keys?)", event["value"])
+
+    def _drain_socket(self) -> None:
+        for _ in range(256):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                self._on_message(frames)
+            except Exception:  # never let one message take the service down
+                self._count("internal_errors")
+                self.log.exception("internal error while handling a message")
+
+    def _on_message(self, frames: list) -> None:
+        self._count("messages")
+        if len(frames) < 2:
+            self._count("dropped_empty")
+            return
+        identity = frames[0].bytes
+        parts = [frames[1].bytes] + [f.buffer for f in frames[2:]]
+        try:
+            req = parse_request(parts, self.limits)
+        except ProtocolError as err:
+            rid = request_id_of(parts[0]) if len(parts[0]) <= self.limits.max_header_bytes else None
+            self._reject(identity, rid, None, err)
+            return
+        self._count(f"op_{req.op}")
+        user = self._user_id(frames[1])
+        if req.op == "hello":
+            self._reply(identity, self._header(req.id, "hello", "ok", result=self._hello()))
+        elif req.op == "ping":
+            ref = req.header.get("ref")
+            known = None if ref is None else ((user, ref) in self._inflight or (user, ref) in self._cache)
+            self._reply(identity, self._header(req.id, "ping", "ok", result={
+                "time": time.time(), "known": known, "pending": len(self._inflight)}))
+        elif req.op == "shutdown":
+            if not self._peer_is_local(frames[1]):
+                self._reject(identity, req.id, "shutdown", ProtocolError("forbidden", "shutdown is accepted only "
+                                                                                      "from loopback peers"))
+                return
+            self.log.info("shutdown requested")
+            self._reply(identity, self._header(req.id, "shutdown", "ok", result={"stats": self.stats()}))
+            self._stopping.set()
+        else:
+            self._submit(identity, user, req)
+
+    def _user_id(self, frame) -> str:
+        if self.keys_dir is None:
+            return ""
+        try:
+            return frame.get("User-Id") or ""
+        except zmq.ZMQError:
+            return ""
+
+    def _peer_is_local(self, frame) -> bool:
+        if self.endpoint.startswith("ipc://"):
+            return True
+        try:
+            import ipaddress
+
+            return ipaddress.ip_address(frame.get("Peer-Address")).is_loopback
+        except (zmq.ZMQError, ValueError):
+            return False
+
+    def _hello(self) -> dict:
+        return plain({"server": "gr-semcom", "protocol": PROTOCOL_VERSION, "wire": self.wire_version,
+                      "schemes": [s.info() for s in schemes()], "limits": self.limits.as_dict(),
+                      "curve": self.keys_dir is not None, "workers": self.workers,
+                      "video_files": self.policy.describe(), "max_pending": self.max_pending})
+
+    def _header(self, rid, op, status, result=None, descriptors=None, error=None) -> dict:
+        h = {"v": PROTOCOL_VERSION, "id": rid, "op": op, "status": status, "instance": self.instance}
+        if result is not None:
+            h["result"] = result
+        if descriptors:
+            h["buffers"] = descriptors
+        if error is not None:
+            h["error"] = error
+        return h
+
+    def _error_parts(self, rid, op, err: ProtocolError) -> list:
+        return [pack_header(self._header(rid, op, "error", error={
+            "code": err.code, "message": err.message, "retry": err.code == "busy"}))]
+
+    def _reject(self, identity: bytes, rid, op, err: ProtocolError) -> None:
+        with self._stats_lock:
+            self._errors[err.code] += 1
+        self._rlog.warning(err.code, "rejected request %s (op %s): %s: %s", rid, op, err.code, err.message)
+        self._send(identity, self._error_parts(rid, op, err))
+
+    def _reply(self, identity: bytes, header: dict, buffers=()) -> None:
+        self._send(identity, [pack_header(header), *buffers])
+
+    def _send(self, identity: bytes, parts: list) -> None:
+        try:
+            self._sock.send_multipart([identity, *parts], flags=zmq.NOBLOCK, copy=False)
+            self._count("replies")
+        except zmq.ZMQError as exc:  # the client is gone (EHOSTUNREACH) or not reading (EAGAIN)
+            self._count("replies_undeliverable")
+            self._rlog.warning("undeliverable", "could not deliver a reply: %s", exc)
+
+    # -- encode / decode on the worker pool -------------------------------------------------
+    def _submit(self, identity: bytes, user: str, req: Request) -> None:
+        key = (user, req.id)
+        job = self._inflight.get(key)
+        if job is not None:  # a retry of a request still running: answer it where it came from last
+            job.identity = identity
+            self._count("duplicates")
+            return
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._count("replies_from_cache")
+            self._send(identity, cached[0])
+            return
+        if self._stopping.is_set():
+            self._reject(identity, req.id, req.op, ProtocolError("shutting_down", "the service is stopping"))
+            return
+        if len(self._inflight) >= self.max_pending:
+            self._reject(identity, req.id, req.op, ProtocolError("busy", f"{self.max_pending} requests already "
+                                                                          f"pending; retry later"))
+            return
+        self._inflight[key] = _Job(identity, req.op, time.monotonic())
+        self._pool.submit(self._work, key, req)
+
+    def _work(self, key: tuple, req: Request) -> None:
+        """Worker thread: run the handler, queue the reply parts for the socket thread."""
+        code = msg = None
+        try:
+            if req.op == "encode":
+                result, descriptors, buffers = handle_encode(req, self.limits, self.policy)
+            else:
+                result, descriptors, buffers = handle_decode(req, self.limits)
+            parts = [pack_header(self._header(req.id, req.op, "ok", result=result, descriptors=descriptors)),
+                     *buffers]
+        except ProtocolError as err:
+            code = err.code
+            if err.code == "scheme_failed" and err.__cause__ is not None:
+                self.log.error("scheme %s failed on request %s", req.scheme, req.id, exc_info=err.__cause__)
+            parts = self._error_parts(req.id, req.op, err)
+            msg = err.message
+        except Exception as exc:  # a bug in the service itself
+            code, msg = "internal", f"{type(exc).__name__}: {exc}"
+            self.log.exception("internal error on request %s", req.id)
+            parts = self._error_parts(req.id, req.op, ProtocolError("internal", msg))
+        self._results.put((key, parts, code, msg))
+        try:
+            os.write(self._wake_w, b"!")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (the socket thread will look anyway) or closed (stopping)
+
+    def _send_results(self) -> None:
+        while True:
+            try:
+                key, parts, code, msg = self._results.get_nowait()
+            except queue.Empty:
+                return
+            job = self._inflight.pop(key, None)
+            if job is None:
+                continue
+            self._count(f"done_{job.op}")
+            if code is not None:
+                with self._stats_lock:
+                    self._errors[code] += 1
+                self._rlog.warning(code, "request %s (op %s) failed: %s: %s", key[1], job.op, code, msg)
+            else:
+                self._remember(key, parts)
+            self._send(job.identity, parts)
+
+    def _remember(self, key: tuple, parts: list) -> None:
+        size = sum(len(p) for p in parts)
+        if self.reply_cache < 1 or size > self.reply_cache_bytes:
+            return
+        self._cache[key] = (parts, size, time.monotonic())
+        self._cache_bytes += size
+        while len(self._cache) > self.reply_cache or self._cache_bytes > self.reply_cache_bytes:
+            _, (_, old, _) = self._cache.popitem(last=False)
+            self._cache_bytes -= old
+
+    def _expire_cache(self) -> None:
+        now = time.monotonic()
+        while self._cache:
+            key, (_, size, t) = next(iter(self._cache.items()))
+            if now - t < REPLY_TTL_S:
+                return
+            del self._cache[key]
+            self._cache_bytes -= size
+
+
+def serve(address: str = DEFAULT_ADDRESS, keys_dir: str | None = None, workers: int = 1, *,
+          require_curve: bool = False, limits: Limits | None = None, video_root: str | None = None,
+          scheme_modules=(), max_pending: int | None = None, on_ready=None) -> dict:
+    """Run the service in the calling thread until a shutdown request, SIGINT or SIGTERM.
+
+    See :class:`Server` for the arguments. ``on_ready(endpoint)`` is called once bound.
+    Returns the final counters. Raises KeysError (a ValueError) when keys are needed and missing
+    and zmq.ZMQError when the address cannot be bound.
+    """
+    server = Server(address, keys_dir, workers, require_curve=require_curve, limits=limits, video_root=video_root,
+                    scheme_modules=scheme_modules, max_pending=max_pending)
+    endpoint = server.bind()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: server._stopping.set())
+        # a parent that started us from a thread with these signals blocked (GNU Radio's block
+        # threads block them) passes its mask on through exec: take them back
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        if on_ready is not None:
+            on_ready(endpoint)
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return server.stats()
