@@ -16,7 +16,8 @@ A worker thread decides when the clip is complete, whichever comes first:
 3. nothing arrived for ``idle_timeout_s`` seconds after at least one transmission or after an
    upstream block finished (lost bursts make 1. impossible: this ends the clip anyway);
 4. ``timeout_s`` seconds since the flowgraph started;
-5. the flowgraph stops (the decode then runs inside ``stop()``, bounded by ``timeout_s``).
+5. the flowgraph stops: ``stop()`` waits for the decode at most ``STOP_GRACE_S`` (30 s, or
+   ``timeout_s`` if shorter), then cancels it and reports an error.
 
 It then asks the semantic service to decode (scheme, the received messages in arrival order,
 the context; params: the sender's from ``ctx`` updated with this block's ``params``), writes
@@ -94,6 +95,8 @@ class semantic_sink(gr.basic_block):
     counted). finish: end the flowgraph after writing the video.
     """
 
+    #: longest wait in stop() for a decode still running when the flowgraph is stopped (s)
+    STOP_GRACE_S = 30.0
     COUNTERS = ("received", "malformed", "dropped", "late", "ctx_received", "ctx_malformed", "upstream_done",
                 "service_gaps", "service_reconnects", "service_retries", "decodes", "errors")
 
@@ -248,6 +251,8 @@ class semantic_sink(gr.basic_block):
             scheme = self.scheme or ctx.get("scheme")
             if not scheme:
                 raise RuntimeError("no scheme: set the block's scheme or connect the source's ctx port")
+            if ctx.get("scheme") and ctx["scheme"] != scheme:
+                self.logger.warn(f"decoding with scheme {scheme!r}, but the sender used {ctx['scheme']!r}")
             params = {**(ctx.get("params") or {}), **self.params}
             from semcom_host.service.client import ServiceClient
 
@@ -296,11 +301,15 @@ class semantic_sink(gr.basic_block):
         return True
 
     def stop(self) -> bool:
-        """Flowgraph end: decode what arrived if that has not happened (bounded by timeout_s)."""
+        """Flowgraph end: decode what arrived if that has not happened, waiting at most
+        ``STOP_GRACE_S`` (or timeout_s if shorter) before cancelling the request."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(self.timeout + 5)
+            self._thread.join(min(self.timeout, self.STOP_GRACE_S))
+            if self._thread.is_alive() and self._client is not None:
+                self._client.cancel()  # the service is slow or away: give up, report the error
+                self._thread.join(5)
         self.logger.info(f"stats: {self.stats()}")
         return True
 

@@ -42,14 +42,14 @@ def psnr(a, b) -> float:
     return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
-def loopback(address, video_path, out_path, snr_db=25.0, heartbeat_s=0.2, extra=()):
+def loopback(address, video_path, out_path, snr_db=25.0, heartbeat_s=0.2, extra=(), **sink_kw):
     """source -> OFDM TX -> AWGN channel -> OFDM RX -> sink (ctx connected); statuses stored."""
     tb = gr.top_block("semantic_loopback")
     src = semantic_source(address=address, video_path=str(video_path), heartbeat_s=heartbeat_s, timeout_s=30)
     tx = ofdm_burst_tx(gap_samples=300)
     rx = ofdm_burst_rx()
-    sink = semantic_sink(address=address, output_path=str(out_path), idle_timeout_s=1.0, heartbeat_s=heartbeat_s,
-                         timeout_s=30)
+    sink = semantic_sink(address=address, output_path=str(out_path), heartbeat_s=heartbeat_s, timeout_s=30,
+                         **{"idle_timeout_s": 1.0, **sink_kw})
     src_status, sink_status = blocks.message_debug(), blocks.message_debug()
     chan = semcom_channel(snr_db=snr_db, profile="none", seed=5)
     tb.keep_alive = [tx, chan, rx]  # Python blocks must outlive this function while the flowgraph runs
@@ -102,6 +102,26 @@ def test_video_through_source_ofdm_loopback_and_sink(video, tmp_path):
     assert abs(report["report"]["snr_est_db"] - 25) < 2 and report["report"]["cbr_net"] > 0
     assert set(report["stage_seconds"]) == {"collect", "decode_request", "write"}
     assert report["sink"]["service_gaps"] == 0 and report["sink"]["malformed"] == 0
+
+
+def test_stopping_the_flowgraph_decodes_what_arrived(video, tmp_path):
+    path, frames = video
+    server = Server("tcp://127.0.0.1:*")
+    endpoint = server.start()
+    try:
+        # never complete by itself: 100 expected, a minute of idle time, no finishing
+        tb, src, sink, _, sink_status = loopback(endpoint, path, tmp_path / "rx.npy", expected=100,
+                                                 idle_timeout_s=60.0, finish=False)
+        tb.start()
+        deadline = time.monotonic() + 30
+        while sink.stats()["received"] < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        tb.stop()
+        tb.wait()
+    finally:
+        server.stop()
+    assert sink.outcome["state"] == "decoded" and sink.outcome["trigger"] == "stopped"
+    assert np.load(tmp_path / "rx.npy").shape == frames.shape
 
 
 class Killer(gr.basic_block):

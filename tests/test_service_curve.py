@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import zmq
 
-from semcom_host.service import (AuthenticationFailed, KeysError, RemoteError, Server, ServiceClient, ServiceError,
-                                 generate_keys, is_local_address, serve)
+from semcom_host.service import (AuthenticationFailed, KeysError, RemoteError, Server, ServiceClient, generate_keys,
+                                 is_local_address, serve)
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +94,9 @@ def test_unauthorised_key_is_rejected_and_counted(curve_server, keys, tmp_path, 
 def test_client_without_keys_gets_no_service(curve_server):
     before = curve_server.stats().get("handshake_failures", 0)
     with ServiceClient(curve_server.endpoint, heartbeat_s=0.2, retries=0) as client:
-        with pytest.raises((AuthenticationFailed, ServiceError)):
+        with pytest.raises(AuthenticationFailed, match="handshake"):
             client.hello(timeout_s=2)
+        assert client.stats()["auth_failures"] == 1
     assert curve_server.stats().get("handshake_failures", 0) > before
 
 
@@ -130,3 +131,15 @@ def test_wildcard_bind_with_keys_serves_and_refuses_remote_shutdown(keys):
         assert s.running
     finally:
         s.stop()
+
+
+def test_keys_command(tmp_path, capsys):
+    import json
+
+    from semcom_host.service.cli import main
+
+    assert main(["keys", "--dir", str(tmp_path / "k"), "--client", "gnuradio", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clients"]["gnuradio"].endswith("gnuradio.key_secret")
+    assert (tmp_path / "k" / "authorized" / "gnuradio.key").is_file()
+    assert main(["keys", "--dir", str(tmp_path / "k"), "--client", "server"]) == 2  # reserved name

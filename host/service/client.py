@@ -122,7 +122,7 @@ class ServiceClient:
         self._lock = threading.Lock()
         self._counters = dict.fromkeys(("requests", "replies", "retries", "gaps", "reconnects", "timeouts",
                                         "stale_replies", "malformed_replies", "heartbeats", "send_blocked",
-                                        "remote_errors"), 0)
+                                        "remote_errors", "auth_failures"), 0)
         self.server_instance: str | None = None
         self._cancel = threading.Event()
         self._connect()
@@ -211,6 +211,7 @@ class ServiceClient:
                 event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
             except zmq.Again:
                 return
+            self._counters["auth_failures"] += 1
             if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 raise AuthenticationFailed(f"{self.address} refused this client's key (not authorised)")
             raise AuthenticationFailed(f"security handshake with {self.address} failed: the server requires CURVE "

@@ -87,8 +87,8 @@ def encode(frames: np.ndarray, params: dict):
 
     frames = check_frames(frames)
     t_count, big_h, big_w, _ = frames.shape
-    if t_count > 0xFFFF:
-        raise ValueError("raw-analog sends at most 65535 frames")
+    if max(t_count, big_h, big_w) > 0xFFFF:
+        raise ValueError("raw-analog sends at most 65535 frames of at most 65535 x 65535 pixels")
     h, w, spt, seq0 = _check_params(params)
     h, w = (h, w) if h else (big_h, big_w)
     fps = float(params.get("fps", 25.0))

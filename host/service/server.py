@@ -24,6 +24,7 @@ Robustness:
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import queue
@@ -141,6 +142,7 @@ class Server:
         self._stopping = threading.Event()
         self._ctx = self._sock = self._monitor = self._auth = self._pool = None
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.endpoint: str | None = None
         self._wake_r = self._wake_w = None
 
@@ -191,9 +193,12 @@ class Server:
         return endpoint
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving (the socket thread closes everything); closes a bound, never-run server."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        elif self._sock is not None and not self._closed:
+            self._close()
 
     @property
     def running(self) -> bool:
@@ -233,10 +238,11 @@ class Server:
             self._close()
 
     def _close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._sock.disable_monitor()
         self._monitor.close(linger=0)
-        self._sock.close(linger=0)
+        self._sock.close(linger=500)  # long enough to flush the last replies (a shutdown's)
         if self._auth is not None:
             self._auth.stop()
         self._ctx.term()
@@ -256,7 +262,7 @@ class Server:
             key = _HANDSHAKE_EVENTS.get(event["event"])
             if key:
                 self._count(key)
-                self._rlog.warning(key, "rejected a connection from %s: %s (event value %s)",
+                self._rlog.warning(key, "rejected a connection on %s: %s (event value %s)",
                                    event.get("endpoint", b"?").decode(errors="replace"),
                                    "client key not authorised" if key == "auth_failures"
                                    else "security handshake failed (no or wrong CURVE keys?)", event["value"])
@@ -318,8 +324,6 @@ class Server:
         if self.endpoint.startswith("ipc://"):
             return True
         try:
-            import ipaddress
-
             return ipaddress.ip_address(frame.get("Peer-Address")).is_loopback
         except (zmq.ZMQError, ValueError):
             return False
@@ -420,6 +424,8 @@ class Server:
             if job is None:
                 continue
             self._count(f"done_{job.op}")
+            self.log.debug("request %s (%s) answered after %.3f s: %s", key[1], job.op,
+                           time.monotonic() - job.started, code or "ok")
             if code is not None:
                 with self._stats_lock:
                     self._errors[code] += 1
