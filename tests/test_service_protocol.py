@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import zmq
 
-from semcom_host.service import Limits, RemoteError, Server, ServiceClient, register_scheme, unregister_scheme
+from semcom_host.service import (Limits, RemoteError, Server, ServiceClient, ServiceTimeout, register_scheme,
+                                 unregister_scheme)
 from semcom_host.service.protocol import PROTOCOL_VERSION, plain
 from semcom_host.service.raw_analog import DEFAULTS as RAW_DEFAULTS
 from semcom_host.service.raw_analog import decode as raw_decode
@@ -193,7 +194,9 @@ def test_duplicate_ids_run_once_and_retries_get_the_cached_reply(server, slow_sc
     try:
         raw.send(encode_parts("dup"))
         raw.send(encode_parts("dup"))           # a retry while the first still runs
+        t0 = time.monotonic()
         header, _ = raw.ask([req("ping", rid="p", ref="dup")])
+        assert time.monotonic() - t0 < 0.2      # heartbeats are answered while a worker is busy
         assert header["result"]["known"] is True
         header, _ = raw.ask([req("ping", rid="p2", ref="never-sent")])
         assert header["result"]["known"] is False
@@ -225,6 +228,14 @@ def test_busy_is_refused_and_the_client_retries(server, slow_scheme):
     finally:
         raw.close()
     assert server.stats()["errors"]["busy"] >= 2
+
+
+def test_slow_answer_is_a_timeout_not_a_gap(server, slow_scheme):
+    with ServiceClient(server.endpoint, heartbeat_s=0.05, dead_after_s=0.3) as client:
+        with pytest.raises(ServiceTimeout):
+            client.encode("test-slow", CLIP, params={"wait_s": 0.6}, timeout_s=0.4)
+        stats = client.stats()
+        assert stats["timeouts"] == 1 and stats["gaps"] == 0 and stats["heartbeats"] >= 4
 
 
 def test_scheme_failures_are_reported_not_fatal(server, caplog):
