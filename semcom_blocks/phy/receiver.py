@@ -216,15 +216,15 @@ class BurstReceiver:
             self._rho = np.zeros(0)
             self._corr = np.zeros(0, complex)
             return
-        prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1)
-        energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1)
-        cp = np.concatenate([[0], np.cumsum(prod)])
-        ce = np.concatenate([[0.0], np.cumsum(energy)])
-        n = nb - B + 1
-        self._corr = cp[B:B + n] - cp[:n]
-        early = ce[B:B + n] - ce[:n]  # power of r[d .. d+W)
-        late = ce[B + 1:B + 1 + n] - ce[1:1 + n]  # power of r[d+L .. d+L+W)
-        self._rho = np.abs(self._corr) / (np.sqrt(early * late) + 1e-20)
+        prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1, dtype=np.complex128)
+        energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1, dtype=np.float64)
+        # window sums by direct summation of B block sums, not differences of running sums:
+        # those cancel catastrophically on a long buffer and make silence look periodic at high SNR
+        ones = np.ones(B)
+        self._corr = np.convolve(prod, ones, "valid")
+        early = np.convolve(energy[:nb], ones, "valid")  # power of r[d .. d+W)
+        late = np.convolve(energy[1:nb + 1], ones, "valid")  # power of r[d+L .. d+L+W)
+        self._rho = np.minimum(np.abs(self._corr) / (np.sqrt(early * late) + 1e-30), 1.0)  # <= 1 by Cauchy-Schwarz
 
     def _detect(self, start: int):
         """(lag d >= start where the STF plateau begins, coarse CFO in cycles/sample) or None:
