@@ -227,7 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_link(sub)
     _add_demo(sub)
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub) -> None:
+    """`semcom serve` (the semantic encode/decode service) and `semcom keys` (its CURVE keys):
+    see docs/service.md."""
+    from .service.cli import add_keys_arguments, add_serve_arguments, run_keys, run_serve
+
+    p = sub.add_parser("serve", help="the semantic encode/decode service (ZeroMQ)",
+                       description="Serve semantic encode/decode requests over ZeroMQ (docs/service.md). Binds to "
+                                   "127.0.0.1 by default; any other address requires CURVE keys.")
+    add_serve_arguments(p)
+    p.set_defaults(func=run_serve)
+    p = sub.add_parser("keys", help="make CURVE keys for the service",
+                       description="Generate the service's and clients' CURVE key pairs (docs/service.md).")
+    add_keys_arguments(p)
+    p.set_defaults(func=run_keys)
 
 
 def main(argv=None) -> int:
