@@ -51,7 +51,8 @@ import torch.nn.functional as F
 from . import metrics
 from .frames_dataset import TRAIN_CLIPS, CropSampler, eval_frames, to_float
 
-__all__ = ["DEFAULTS", "load_config", "train", "ms_ssim_loss", "export_weights", "machine_info"]
+__all__ = ["DEFAULTS", "load_config", "train", "ms_ssim_loss", "export_weights", "model_card", "machine_info",
+           "plot_curves"]
 
 DEFAULTS = {
     "model": "djscc", "variant": "djscc_first_frame", "seed": 1, "steps": 20000, "batch_size": 16,
@@ -423,3 +424,70 @@ def export_weights(out_dir, weights_dir, card_text: str | None = None) -> Path:
     if card_text is not None:
         (Path(weights_dir) / f"{name}.md").write_text(card_text)
     return dst
+
+
+def model_card(out_dir, eval_rows: list[dict] | None = None, notes: str = "", eval_command: str = "") -> str:
+    """Markdown model card for a finished run: architecture and budget, data, training
+    settings, steps, wall time, machine, and the evaluation table when ``eval_rows`` are given."""
+    out = Path(out_dir)
+    state = json.loads((out / "state.json").read_text())
+    cfg = state["config"]
+    name = cfg["variant"]
+    lines = [f"# {name}", ""]
+    if cfg["model"] == "djscc":
+        from .djscc import VARIANTS
+
+        v = VARIANTS[name]
+        k = v.num_symbols()
+        lines += [f"Attention deep JSCC (models/djscc.py), {'RGB' if v.in_channels == 3 else 'one-channel sketch'} "
+                  f"{v.image_size[0]}x{v.image_size[1]} -> {k:,} complex symbols of unit average power "
+                  f"(latent {v.image_size[0] // v.downsample}x{v.image_size[1] // v.downsample}x{v.latent_channels} real), "
+                  f"CBR {v.cbr():.5f} per RGB frame. Widths {list(v.widths)}, downsampling {v.downsample}.",
+                  f"Channel during training: {cfg['channel']}, SNR (Es/N0 per complex symbol) drawn uniformly in "
+                  f"{cfg['snr_db'][0]:g}..{cfg['snr_db'][1]:g} dB per example; one model for every SNR (SNR-conditioned "
+                  f"attention)."]
+    else:
+        from .msvq import VARIANTS
+
+        v = VARIANTS[name]
+        lines += [f"MSVQ (models/msvq.py): {v.groups} groups x {v.dim}-dim vectors per position at 1/8 resolution, one "
+                  f"shared codebook of {v.codebook_size} entries ({v.bits_per_index} bits per index), "
+                  f"{v.indices_per_frame():,} indices = {v.indices_per_frame() * v.bits_per_index:,} bits per 256x256 "
+                  f"frame; EMA codebook (decay {v.decay}), commitment weight {v.beta}."]
+    params = None
+    try:
+        from safetensors.torch import load_file
+
+        params = sum(t.numel() for t in load_file(str(out / "checkpoint.safetensors")).values())
+    except (OSError, RuntimeError):
+        pass
+    lines += ["", "## Training", "",
+              f"- data: frames of {', '.join(cfg['clips'])} (frame stride {cfg['clip_stride']}), random square crops "
+              f"of random scale resized to {cfg['crop']}x{cfg['crop']}, random left-right flips "
+              f"(models/frames_dataset.py); held out for evaluation: bikes.mp4 and sintel_48f.mp4",
+              f"- loss: {cfg['loss_k']} MSE + {1 - cfg['loss_k']:.1f} (1 - MS-SSIM); GVSC uses LPIPS in place of "
+              f"MS-SSIM, but no LPIPS weights are available offline here",
+              f"- Adam, lr {cfg['lr']:g} cosine-decayed to {cfg['lr_final']:g} after {cfg['warmup']} warm-up steps, "
+              f"batch {cfg['batch_size']}, gradient norm clipped at 1, seed {cfg['seed']}"
+              + (f", initialised from {cfg['init_from']} where shapes agree" if cfg.get("init_from") else ""),
+              f"- steps: {state['step']:,} ({state['step'] * cfg['batch_size']:,} crops); wall time "
+              f"{state['wall_s'] / 60:.1f} min",
+              f"- machine: {machine_info()}, shared with other jobs (run under nice)",
+              f"- parameters: {params:,}" if params else "- parameters: see the weights file",
+              f"- config: configs/train_{name if cfg['model'] == 'djscc' else 'msvq'}.yaml"]
+    if eval_rows:
+        lines += ["", "## Evaluation (held-out frames, AWGN)", ""]
+        if eval_command:
+            lines += ["```sh", eval_command, "```", ""]
+        lines += ["| codec | SNR (dB) | PSNR (dB) | SSIM | MS-SSIM | symbols/frame | CBR | lost | ms/frame (1 thread) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in eval_rows:
+            snr = "error-free" if r["snr_db"] is None else f"{r['snr_db']:g}"
+            ms = "" if r.get("ms_per_frame") is None else f"{r['ms_per_frame']:.1f}"
+            lines.append(f"| {r['model']} | {snr} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['ms_ssim']:.3f} | "
+                         f"{r['symbols']:,.0f} | {r['cbr']:.5f} | {r.get('lost', 0):.2f} | {ms} |")
+    if notes:
+        lines += ["", "## Notes", "", notes.strip()]
+    lines += ["", "Loading: `semcom_models.djscc.load_djscc(name)` / `semcom_models.msvq.load_msvq(name)`, "
+              "CPU only, no network; the file's metadata holds the architecture config.", ""]
+    return "\n".join(lines)
