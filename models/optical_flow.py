@@ -35,13 +35,18 @@ def gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(check_image(image), cv2.COLOR_RGB2GRAY)
 
 
+def _as_gray(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.ndim == 2 else gray(x)
+
+
 def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis", preset: str = "medium") -> np.ndarray:
     """Dense flow from frame ``a`` to frame ``b`` (float32 H x W x 2, pixels; see module note).
 
     a, b: uint8 H x W x 3 RGB frames of one size, or uint8 H x W grayscale.
     method: "dis" (preset "ultrafast", "fast" or "medium") or "farneback".
     """
-    ga, gb = (np.asarray(x) if np.asarray(x).ndim == 2 else gray(x) for x in (a, b))
+    ga, gb = _as_gray(a), _as_gray(b)
     if ga.dtype != np.uint8 or gb.dtype != np.uint8 or ga.shape != gb.shape:
         raise ValueError(f"frames must be uint8 and of one size, got {ga.dtype} {ga.shape} and {gb.dtype} {gb.shape}")
     if method == "dis":

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .model_paths import ModelNotFoundError, env_var, offline, resolve_model_path
 from .video_io import check_frames, check_image
 
 SKETCH_METHODS = ("xdog", "canny")
-# Folder with the controlnet_aux annotator weights (table5_pidinet.pth, ControlNetHED.pth).
-SKETCH_MODEL_ENV = "SEMCOM_SKETCH_MODEL_DIR"
+# Model name (for model_paths) of the folder with the controlnet_aux annotator weights
+# (table5_pidinet.pth, ControlNetHED.pth): a local copy of lllyasviel/Annotators.
+ANNOTATORS_MODEL = "annotators"
 
 
 def _luma(image: np.ndarray) -> np.ndarray:
@@ -87,12 +88,14 @@ def sketch_frames(frames: np.ndarray, indices: Iterable[int] | None = None, meth
 class ControlNetAuxSketcher:
     """PiDiNet or HED soft edges through ``controlnet_aux``, weights from a local folder only.
 
-    kind: "pidinet" (file table5_pidinet.pth) or "hed" (ControlNetHED.pth), as in the
-    lllyasviel/Annotators repository. path: the folder holding that file; when None, the folder
-    named by the environment variable SEMCOM_SKETCH_MODEL_DIR. Nothing is downloaded.
-    Raises FileNotFoundError for a missing folder or file, ImportError when controlnet_aux (pip
-    install controlnet-aux, which pulls in torchvision) is absent. Calling the object on a uint8
-    H x W x 3 frame returns a uint8 H x W sketch (255 = edge).
+    kind: "pidinet" (file table5_pidinet.pth) or "hed" (ControlNetHED.pth), as in the Hugging
+    Face repository lllyasviel/Annotators. path: the folder holding that file; when None, the
+    folder of the model named ``"annotators"`` found by
+    :func:`semcom_models.model_paths.resolve_model_path` ($SEMCOM_ANNOTATORS_PATH,
+    $SEMCOM_MODEL_DIR/annotators, or the models YAML file). Nothing is downloaded.
+    Raises FileNotFoundError (ModelNotFoundError) for a missing folder or file, ImportError when
+    controlnet_aux (pip install controlnet-aux, which pulls in torchvision) is absent. Calling
+    the object on a uint8 H x W x 3 frame returns a uint8 H x W sketch (255 = edge).
     """
 
     KINDS = {"pidinet": ("PidiNetDetector", "table5_pidinet.pth"), "hed": ("HEDdetector", "ControlNetHED.pth")}
@@ -102,21 +105,18 @@ class ControlNetAuxSketcher:
         if kind not in self.KINDS:
             raise ValueError(f"unknown learned sketch model {kind!r}; choose from {sorted(self.KINDS)}")
         cls_name, filename = self.KINDS[kind]
-        if path is None:
-            path = os.environ.get(SKETCH_MODEL_ENV)
-            if not path:
-                raise FileNotFoundError(f"no {kind} weights folder: pass path= or set {SKETCH_MODEL_ENV} "
-                                        f"to a folder holding {filename}")
-        weights = Path(path) / filename
-        if not weights.is_file():
-            raise FileNotFoundError(f"{kind} weights not found: {weights} (set {SKETCH_MODEL_ENV} or path= "
-                                    f"to the folder holding {filename})")
+        folder = resolve_model_path(ANNOTATORS_MODEL, path)
+        if not (folder / filename).is_file():
+            raise ModelNotFoundError(f"{kind} weights not found: {folder / filename} (the folder of model "
+                                     f"{ANNOTATORS_MODEL!r}, set by path= or ${env_var(ANNOTATORS_MODEL)}, "
+                                     f"must hold {filename})")
         try:
             import controlnet_aux
         except ImportError as exc:
             raise ImportError(f"the {kind} sketch extractor needs the controlnet_aux package "
                               f"(pip install controlnet-aux; it also installs torchvision): {exc}") from exc
-        detector = getattr(controlnet_aux, cls_name).from_pretrained(str(Path(path)), filename=filename)
+        offline()
+        detector = getattr(controlnet_aux, cls_name).from_pretrained(str(folder), filename=filename)
         self.detector = detector.to(device)
         self.kind, self.detect_resolution = kind, detect_resolution
 

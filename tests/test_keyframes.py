@@ -116,3 +116,4 @@ def test_acceptance_eval_on_bikes_excerpt():
     assert r["cut_peaks"][0]["local_peak"] and r["cuts_with_both_sides_kept"] == 1
     assert r["akei"]["gain_db"] > 0
     assert {"interpolating", "repetition"} <= set(r["skim"])
+    assert r["uniform"]["num_keyframes"] == 6

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from semcom_models.decoders.base import Conditioning
-from semcom_models.sketch import SKETCH_MODEL_ENV, ControlNetAuxSketcher, canny, extract_sketch, sketch_frames, xdog
+from semcom_models.model_paths import ENV_CONFIG, ENV_ROOT, env_var
+from semcom_models.sketch import ANNOTATORS_MODEL, ControlNetAuxSketcher, canny, extract_sketch, sketch_frames, xdog
 
 
 def _square(h=64, w=80):
@@ -65,15 +66,20 @@ def test_bad_inputs():
 
 
 def test_controlnet_aux_adapter_errors(tmp_path, monkeypatch):
-    monkeypatch.delenv(SKETCH_MODEL_ENV, raising=False)
-    with pytest.raises(FileNotFoundError, match=SKETCH_MODEL_ENV):
+    var = env_var(ANNOTATORS_MODEL)
+    for v in (var, ENV_ROOT, ENV_CONFIG):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/semcom/models.yaml
+    with pytest.raises(FileNotFoundError, match=var):
         ControlNetAuxSketcher("pidinet")
-    with pytest.raises(FileNotFoundError, match="table5_pidinet.pth"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         ControlNetAuxSketcher("pidinet", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="table5_pidinet.pth"):
+        ControlNetAuxSketcher("pidinet", tmp_path)
     with pytest.raises(ValueError, match="unknown"):
         ControlNetAuxSketcher("dexined", tmp_path)
     (tmp_path / "ControlNetHED.pth").write_bytes(b"")
-    monkeypatch.setenv(SKETCH_MODEL_ENV, str(tmp_path))
+    monkeypatch.setenv(var, str(tmp_path))
     if importlib.util.find_spec("controlnet_aux") is not None:
         pytest.skip("controlnet_aux is installed: the missing-package error cannot be exercised")
     with pytest.raises(ImportError, match="controlnet-aux"):
