@@ -119,6 +119,8 @@ def test_hold_and_motion_extrapolation():
     clip = _panning(6)
     held = InterpolatingDecoder().decode(_cond(clip, [0])).frames
     assert all(np.array_equal(f, clip[0]) for f in held)
+    magnitude_only = InterpolatingDecoder().decode(_cond(clip, [3], motion={"mean_px_per_frame": 4.0})).frames
+    assert all(np.array_equal(f, clip[3]) for f in magnitude_only)
     # motion measured at twice the size: the decoder rescales it to 3 px/frame right, 2 up.
     motion = {"mean_dx": 6.0, "mean_dy": -4.0, "width": 384.0, "height": 256.0}
     out = InterpolatingDecoder().decode(_cond(clip, [0], motion=motion)).frames

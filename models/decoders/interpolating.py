@@ -37,7 +37,8 @@ class InterpolatingDecoder(VideoDecoder):
       see :mod:`semcom_models.motion`), the nearest keyframe is translated by the mean flow
       vector times the distance in frames (a global pan, the simplest use of LGVSC's hint;
       rescaled when the motion was measured at another frame size);
-    - without it, the nearest keyframe is held.
+    - without it (or with motion information lacking those two keys), the nearest keyframe is
+      held.
 
     So with only the first frame and motion, the video is that frame panning at the measured
     mean velocity.
@@ -59,10 +60,12 @@ class InterpolatingDecoder(VideoDecoder):
                 taus = (np.arange(k0 + 1, k1) - k0) / (k1 - k0)
                 out[k0 + 1:k1] = interpolate_frames(cond.keyframes[k0], cond.keyframes[k1], taus,
                                                     self.method, self.preset, self.occlusion)
-        v = velocity(cond.motion, cond.height, cond.width) if cond.motion else None
+        has_motion = bool(cond.motion) and {"mean_dx", "mean_dy"} <= cond.motion.keys()
+        v = velocity(cond.motion, cond.height, cond.width) if has_motion else None
         for lo, hi, k in ((0, keys[0], keys[0]), (keys[-1] + 1, cond.num_frames, keys[-1])):
             for i in range(lo, hi):
-                out[i] = cond.keyframes[k] if v is None else translate(cond.keyframes[k], v[0] * (i - k), v[1] * (i - k))
+                key = cond.keyframes[k]
+                out[i] = key if v is None else translate(key, v[0] * (i - k), v[1] * (i - k))
         return out
 
 
