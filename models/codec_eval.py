@@ -43,7 +43,7 @@ import torch
 
 from . import metrics
 
-__all__ = ["eval_codec", "measure_latency", "jpeg_fit", "reference_payload_bytes", "plot_curves"]
+__all__ = ["eval_codec", "measure_latency", "jpeg_fit", "reference_payload_bytes", "plot_curves", "msvq_eta_sweep"]
 
 GREY = 128
 
@@ -167,10 +167,10 @@ def _eval_djscc(name, snrs, frames, seed, progress, latency_repeats) -> list[dic
     h, w = src.shape[1:3]
     k = model.cfg.num_symbols(h, w)
     base = {"model": name, "symbols": k, "bits": None, "cbr": k / (3 * h * w), "frames": len(src)}
-    one = model._frames_to_tensor(src[:1])
+    one = model.frames_to_tensor(src[:1])
     lat = measure_latency(lambda: model.decode(model.encode(one, 5.0), 5.0, (h, w)), repeats=latency_repeats)
     rows = []
-    x = model._frames_to_tensor(src)
+    x = model.frames_to_tensor(src)
     for snr in snrs:
         gen = torch.Generator().manual_seed(seed + int(round(snr * 100)))
         outs = []
@@ -278,6 +278,36 @@ def _eval_msvq(name, snrs, clips, eta, seed, progress, latency_repeats) -> list[
         rows.append({**base, "snr_db": float(snr), **_quality(np.concatenate(rec), ref), "lost": lost / len(clips)})
         if progress:
             print(json.dumps(rows[-1]))
+    return rows
+
+
+def msvq_eta_sweep(model_name: str, etas, clips: list[np.ndarray] | None = None) -> list[dict]:
+    """Error-free MS-SSIM, SSIM, PSNR and BCR of an MSVQ model on 8-frame clips for each index-
+    selector threshold eta (every frame coded; the bitstream packed, unpacked and restored)."""
+    from .index_selector import pack, restore_indices, select_indices, unpack
+    from .msvq import load_msvq
+
+    if clips is None:
+        from .frames_dataset import eval_clips
+
+        clips, _ = eval_clips(8, 3)
+    model = load_msvq(model_name)
+    codebook = model.codebook.embedding.numpy()
+    t, h, w = clips[0].shape[:3]
+    shape = (-1, model.cfg.groups, h // 8, w // 8)
+    encoded = [model.encode_frames(c).reshape(len(c), -1) for c in clips]
+    rows = []
+    for eta in etas:
+        rec, rates, sent = [], [], []
+        for clip, idx in zip(clips, encoded):
+            bs = select_indices(idx, np.ones(len(clip), bool), codebook, float(eta))
+            back = unpack(pack(bs), t, bs.indices_per_frame, bs.bits_per_index)
+            rec.append(model.decode_frames(restore_indices(back).reshape(shape)))
+            rates.append(bs.bcr(3, h, w))
+            sent.append(bs.n_sent / idx.size)
+        rows.append({"model": model_name, "eta": float(eta), "bcr": float(np.mean(rates)),
+                     "sent_fraction": float(np.mean(sent)), "snr_db": None,
+                     **_quality(np.concatenate(rec), np.concatenate(clips))})
     return rows
 
 

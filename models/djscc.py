@@ -271,7 +271,8 @@ class DeepJSCC(nn.Module):
         return self.decode(y, snr_rx, size=tuple(x.shape[2:]))
 
     # -- uint8 frames <-> numpy symbols ------------------------------------------------------
-    def _frames_to_tensor(self, frames: np.ndarray) -> torch.Tensor:
+    def frames_to_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 N x H x W x 3 (RGB models) or N x H x W (sketch) -> float32 N x C x H x W in [0, 1]."""
         a = np.asarray(frames)
         if a.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {a.dtype}")
@@ -292,7 +293,7 @@ class DeepJSCC(nn.Module):
     @torch.no_grad()
     def encode_frames(self, frames: np.ndarray, snr_db) -> np.ndarray:
         """uint8 frames (see module note) -> complex64 N x K numpy symbols of unit average power."""
-        return self.encode(self._frames_to_tensor(frames), snr_db).numpy().astype(np.complex64)
+        return self.encode(self.frames_to_tensor(frames), snr_db).numpy().astype(np.complex64)
 
     @torch.no_grad()
     def decode_symbols(self, symbols: np.ndarray, snr_db, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -111,3 +111,17 @@ def test_eval_codec_msvq(tmp_path, monkeypatch):
     assert [r["snr_db"] for r in rows] == [None, 10.0]
     assert 0 < rows[0]["bcr"] < 1 and rows[1]["lost"] == 0.0
     assert rows[0]["ms_ssim"] == pytest.approx(rows[1]["ms_ssim"])
+
+
+def test_msvq_eta_sweep(tmp_path, monkeypatch):
+    from semcom_models.codec_eval import msvq_eta_sweep
+
+    monkeypatch.setenv("SEMCOM_WEIGHTS_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    save_msvq(MSVQ(MSVQConfig("msvq_tiny", groups=2, dim=4, codebook_size=8, widths=(8, 8, 8))),
+              tmp_path / "msvq_tiny.safetensors")
+    yy, xx = np.mgrid[0:176, 0:176]
+    clip = np.stack([np.stack([xx, yy, (xx + yy) // 2], -1) + 9 * t for t in range(3)]).astype(np.uint8)
+    rows = msvq_eta_sweep("msvq_tiny", [1.0, -1.0], clips=[clip])
+    assert rows[0]["sent_fraction"] == 1.0 and rows[1]["sent_fraction"] == pytest.approx(1 / 3)
+    assert rows[0]["bcr"] > rows[1]["bcr"]
