@@ -230,6 +230,9 @@ def check_images(x: torch.Tensor, channels: int, multiple: int, name: str = "ima
         raise ValueError(f"{name}: height and width must be positive multiples of {multiple}, got {h} x {w}")
     if not torch.all(torch.isfinite(x)):
         raise ValueError(f"{name}: contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"{name}: values must lie in [0, 1] (uint8 / 255), got [{lo:.3g}, {hi:.3g}]")
     return x.float()
 
 

@@ -98,6 +98,8 @@ def test_clear_errors():
     x[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         m.encode(x, 5.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        m.encode(torch.rand(1, 3, 32, 32) * 255, 5.0)
     with pytest.raises(ValueError, match="one SNR per example"):
         m.encode(torch.rand(2, 3, 32, 32), [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="symbols"):
