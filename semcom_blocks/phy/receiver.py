@@ -143,8 +143,6 @@ class BurstReceiver:
         self._pilot_k = p.pilots.astype(float)
         self._used_k = p.used.astype(float)
         self._gram = self._fmat.conj().T @ self._fmat
-        self._n_taps = 0
-        self._slope_sums = (0.0, 0.0)
         # from the mean FFT window of the two long symbols to that of the first SIG symbol, in symbols
         self._ltf_lag = (1.5 * p.fft_len + p.cp_len) / p.symbol_len
         self._pending: _Header | None = None  # the header of a burst still arriving
@@ -253,8 +251,8 @@ class BurstReceiver:
             raise _NeedMore  # the header is kept: the burst is not analysed twice
         self._pending = None
         # unit table and payload, equalised together
-        x, nv, mmse, _ = self._equalize(self._symbols(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
-                                        fmt.n_sig, hdr.slope_fit)
+        x, nv, mmse, _, _ = self._equalize(self._symbols(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
+                                           fmt.n_sig, hdr.slope_fit)
         n_tab_data = hdr.n_tab * p.n_data
         table = fmt.table_coder.decode(x[:hdr.n_tab].reshape(-1), nv[:hdr.n_tab].reshape(-1), hdr.table_len)
         if not table.crc_ok:
@@ -308,14 +306,14 @@ class BurstReceiver:
         diff_energy = float(np.sum(np.abs(ltf[0] - ltf[1]) ** 2)) / 2  # E = n_used N0
         n_used = h_ls.size
         # h_ls has noise variance N0 / 2 per subcarrier
-        h, resid = self._fit_channel(h_ls, max(diff_energy / n_used, 1e-30) / 2)
-        dof = n_used + (n_used - self._n_taps)  # resid: E = (n_used - taps) N0 / 2
+        h, resid, n_taps = self._fit_channel(h_ls, max(diff_energy / n_used, 1e-30) / 2)
+        dof = n_used + (n_used - n_taps)  # resid: E = (n_used - taps) N0 / 2
         hdr.n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
         hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30))
 
         # SIG
         y = self._symbols(hdr, 0, fmt.n_sig)
-        sig_x, sig_nv, _, corr = self._equalize(y, h, hdr.n0, 0, None)
+        sig_x, sig_nv, _, corr, hdr.slope_fit = self._equalize(y, h, hdr.n0, 0, None)
         bits, _, _, sig_tx = fmt.sig_layout.decode(demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1)),
                                                    return_tx_bits=True)
         sig = decode_sig(whiten(np.packbits(bits).tobytes(), SIG_WHITENING))
@@ -333,8 +331,7 @@ class BurstReceiver:
         sig_ls = np.mean(y * corr * known, axis=0)  # |known| = 1
         looks = 2 + fmt.n_sig
         h_ls = (2 * h_ls + fmt.n_sig * sig_ls) / looks
-        hdr.h, _ = self._fit_channel(h_ls, hdr.n0 / looks)
-        hdr.slope_fit = self._slope_sums
+        hdr.h, _, _ = self._fit_channel(h_ls, hdr.n0 / looks)
         return hdr
 
     def _derotate(self, i0: int, count: int, hdr: _Header) -> np.ndarray:
@@ -358,25 +355,24 @@ class BurstReceiver:
     def _cfo_ramp(self, cfo: float) -> np.ndarray:
         return np.exp(-2j * np.pi * cfo * np.arange(self.params.fft_len))
 
-    def _fit_channel(self, h_ls: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
-        """(smoothed channel on the used subcarriers, residual energy sum |h_ls - h|^2) for a
+    def _fit_channel(self, h_ls: np.ndarray, noise: float) -> tuple[np.ndarray, float, int]:
+        """(smoothed channel on the used subcarriers, residual energy sum |h_ls - h|^2, taps) for a
         least-squares estimate ``h_ls`` with noise variance ``noise`` per subcarrier.
 
         Which taps exist, by orthogonal matching pursuit (rx_kernels.fit_channel_omp): take the
         tap the residual matches best, refit all chosen taps by least squares, repeat while the
         best match stands 10 dB above the noise of a matched-filter tap, noise / n_used. (A plain
         cp_len-tap fit is ill-conditioned: the used band is not the whole FFT, so its outer taps
-        are very noisy; a plain matched filter leaks into every tap.) ``_n_taps`` counts the taps."""
-        h, resid, self._n_taps = fit_channel_omp(h_ls.astype(np.complex128), self._fmat, self._gram,
-                                                 10 * noise / h_ls.size)
-        return h, resid
+        are very noisy; a plain matched filter leaks into every tap.)"""
+        return fit_channel_omp(h_ls.astype(np.complex128), self._fmat, self._gram, 10 * noise / h_ls.size)
 
     def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int, slope_prior):
         """Phase tracking and equalisation of (n_sym, n_used) FFT values of OFDM symbols
         first_symbol.. (counted from the first SIG symbol).
 
         Returns (zero-forcing data symbols, their noise variances, MMSE data symbols or None),
-        each (n_sym, n_data), and the phase correction applied, (n_sym, n_used).
+        each (n_sym, n_data), the phase correction applied, (n_sym, n_used), and the updated
+        phase-slope sums.
 
         Common phase: the pilots combined with the channel as weights, per symbol, then a line
         plus a moving average of 9 symbols. Phase slope across subcarriers (a sampling offset
@@ -384,21 +380,20 @@ class BurstReceiver:
         proportion to the time since the long training field, with one rate per burst fitted by
         weighted least squares to every pilot seen so far (weights |H_k|^2: a pilot in a fade says
         little). ``slope_prior`` carries the sums of earlier symbols of the same burst; the
-        updated sums are left in ``self._slope_sums``. Arithmetic in rx_kernels.equalize."""
+        updated sums are returned last. Arithmetic in rx_kernels.equalize."""
         p = self.params
         n_sym = y.shape[0]
         prior = slope_prior or (0.0, 0.0)
         zf, nv, corr, num, den = equalize(y, h, float(n0), self._pilot_pos, self._data_pos,
                                           p.pilot_values(first_symbol, n_sym), self._pilot_k, self._used_k,
                                           first_symbol + self._ltf_lag, prior[0], prior[1], 9)
-        self._slope_sums = (num, den)
         nv = np.broadcast_to(nv, zf.shape)
         mmse = None
         if self.equalizer == "mmse":
             hd = h[self._data_pos]
             yd = (y * corr)[:, self._data_pos]
             mmse = (yd * np.conj(hd) / (np.abs(hd) ** 2 + n0)).astype(np.complex64)
-        return zf, nv, mmse, corr
+        return zf, nv, mmse, corr, (num, den)
 
     def _units(self, entries: list[TableEntry], zf, nv, mmse) -> list[ReceivedUnit]:
         units, pos = [], 0
