@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pmt
 
-__all__ = ["MalformedPdu", "u8vector", "c32vector", "vector_to_numpy", "split_pdu", "make_pdu", "pdu_to_python"]
+__all__ = ["MalformedPdu", "u8vector", "c32vector", "vector_to_numpy", "split_pdu", "make_pdu", "pdu_to_python",
+           "declare_done"]
 
 _UNIFORM = 0x0A
 # element type code in PMT's serialization -> numpy dtype (big-endian, as serialized)
@@ -80,3 +81,10 @@ def make_pdu(meta: dict, vector) -> "pmt.pmt_t":
 def pdu_to_python(msg) -> tuple[dict, np.ndarray]:
     """(meta dict, numpy vector) of a PDU."""
     return pmt.to_python(pmt.car(msg)), vector_to_numpy(pmt.cdr(msg))
+
+
+def declare_done(block) -> None:
+    """Tell GNU Radio that a message-only block has finished: such a block ends only when told so
+    on its own "system" port, so without this a flowgraph meant to run to completion would wait
+    for it forever."""
+    block._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))

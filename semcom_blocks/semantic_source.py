@@ -34,7 +34,7 @@ import msgpack
 import pmt
 from gnuradio import gr
 
-from .pdu_util import make_pdu
+from .pdu_util import declare_done, make_pdu
 
 __all__ = ["semantic_source", "parse_params", "status_pmt", "ServiceEvents", "CTX_VERSION"]
 
@@ -183,8 +183,7 @@ class semantic_source(gr.basic_block):
         finally:
             if self.send_done:
                 self.message_port_pub(_OUT, pmt.intern("done"))
-            # a message-only block ends only when told so on its "system" port
-            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+            declare_done(self)
 
     def start(self) -> bool:
         self._stop.clear()

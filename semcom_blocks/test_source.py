@@ -15,7 +15,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from .pdu_util import make_pdu
+from .pdu_util import declare_done, make_pdu
 from .phy.fec import PayloadCoder
 from .phy.frame import Transmission, Unit
 from .phy.wire import pack_transmission
@@ -65,9 +65,7 @@ class random_transmission_source(gr.basic_block):
             if self.interval:
                 self._stop.wait(self.interval)
         self.message_port_pub(_OUT, pmt.intern("done"))
-        # A message-only block is finished only when told so on its "system" port; without this
-        # a flowgraph that should run to completion would wait for it forever.
-        self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+        declare_done(self)
 
     def start(self) -> bool:
         self._stop.clear()
