@@ -36,14 +36,11 @@ GRD_BYTES_PER_SYMBOL = 48 * 2 // 8
 BUFFER_ITEMS = 1 << 17
 
 
-def _add_noise(x: np.ndarray, snr_db: float, rng) -> np.ndarray:
-    """x plus complex white noise of variance N0 per sample with Es/N0 = snr_db on the data
-    subcarriers (the numerology of ARCHITECTURE.md: N0_time = fft_len / (n_used SNR))."""
-    from semcom_blocks.phy.channel import noise_variance
+def _add_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """x through the AWGN channel model at Es/N0 = snr_db on the data subcarriers."""
+    from semcom_blocks.phy.channel import apply_channel
 
-    var = noise_variance(snr_db, FFT_LEN, 52)
-    w = rng.standard_normal((2, x.size)) * np.sqrt(var / 2)
-    return (x + w[0] + 1j * w[1]).astype(np.complex64)
+    return apply_channel(x.astype(np.complex64), snr_db, seed=seed, fft_len=FFT_LEN, n_used=52)
 
 
 def our_stream(bursts: int, digital_bytes: int, analog_symbols: int, gap: int, snr_db: float, seed: int = 1):
@@ -58,7 +55,7 @@ def our_stream(bursts: int, digital_bytes: int, analog_symbols: int, gap: int, s
     parts = []
     for seq in range(bursts):
         parts += [fmt.build(random_transmission(seq, seed, digital_bytes, analog_symbols, coder)), silence]
-    return _add_noise(np.concatenate(parts), snr_db, np.random.default_rng(seed)), parts[0].size
+    return _add_noise(np.concatenate(parts), snr_db, seed), parts[0].size
 
 
 def grdigital_stream(bursts: int, burst_samples: int, gap: int, snr_db: float, seed: int = 1):
@@ -90,7 +87,7 @@ def grdigital_stream(bursts: int, burst_samples: int, gap: int, snr_db: float, s
     for offset, length in starts:
         burst = y[offset:offset + length]
         parts += [burst / np.sqrt(np.mean(np.abs(burst) ** 2)), silence]
-    return _add_noise(np.concatenate(parts), snr_db, rng), starts[0][1], packet, payload
+    return _add_noise(np.concatenate(parts), snr_db, seed + 1), starts[0][1], packet, payload
 
 
 def _time_ours(x: np.ndarray) -> tuple[float, dict]:
