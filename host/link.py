@@ -23,15 +23,8 @@ import time
 
 import numpy as np
 
-CHANNELS = ("awgn", "cfo", "multipath", "all")
-
-
-def channel_settings(channel: str, cfo: float) -> dict:
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}; choose from {CHANNELS}")
-    fading = channel in ("multipath", "all")
-    return {"cfo_subcarriers": cfo if channel in ("cfo", "all") else 0.0, "profile": "epa" if fading else "none",
-            "sample_rate": 20e6, "doppler_hz": 5.0 if fading else 0.0}
+from semcom_blocks.phy.loopback import SCENARIOS as CHANNELS
+from semcom_blocks.phy.loopback import scenario_settings as channel_settings
 
 
 def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, digital_bytes: int = 100,

@@ -1,0 +1,161 @@
+"""What the schemes share: the manifest unit, unit lookup, analog chunking, and CBR counting.
+
+Conventions (every scheme module follows them):
+
+* Units are found by name. A scheme names its units ``<what>`` or ``<what>.<chunk>``, e.g.
+  ``text``, ``kf12.0`` (keyframe 12, first chunk of its analog symbols); the unit table that
+  carries the names is CRC-protected by the PHY, so a name that arrives is right.
+* Every transmission of a clip carries the ``manifest`` unit (digital, QPSK LDPC 648 R1/2 +
+  CRC-32, a few dozen bytes of msgpack): scheme name, format version, the clip's geometry
+  (frames, height, width, fps) and the scheme's own small fields. The receiver needs nothing
+  else from the transmitter: any one manifest that arrives describes the clip; without one, the
+  encoder's context (which carries the same map) is used when the receiver has it.
+* Source dimension of a clip: 3 x H x W x T real values of the video as given to the encoder.
+  CBR (channel bandwidth ratio) = complex channel symbols / source dimension:
+
+  - ``cbr_net``: every payload symbol of every unit sent (coded digital symbols + analog
+    symbols), manifests included;
+  - ``cbr_gross``: every sample on air: preamble, SIG, unit table and payload OFDM symbols with
+    their cyclic prefixes (the gaps between bursts are not counted);
+  - ``cbr_paper``: the paper's own formula for the same transmission, computed by the scheme.
+"""
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+
+from semcom_blocks.phy.fec import PayloadCoder
+from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_table
+
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
+           "analog_chunks", "join_chunks", "source_dim", "symbols_sent", "burst_samples", "cbr_figures",
+           "snr_estimate"]
+
+MANIFEST = "manifest"
+MANIFEST_VERSION = 1
+_FORMAT = FrameFormat()
+
+
+def manifest_coder() -> PayloadCoder:
+    return PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32")
+
+
+def manifest_unit(scheme: str, num_frames: int, height: int, width: int, fps: float, **fields) -> Unit:
+    """The manifest unit (see the module docstring); ``fields`` must be msgpack types."""
+    body = {"v": MANIFEST_VERSION, "scheme": scheme, "T": int(num_frames), "H": int(height), "W": int(width),
+            "fps": float(fps), **fields}
+    return Unit(MANIFEST, "digital", msgpack.packb(body, use_bin_type=True), manifest_coder())
+
+
+def _parse_manifest(data: bytes, scheme: str) -> dict | None:
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception:  # noqa: BLE001 - a corrupt manifest is skipped (its CRC passed, the sender erred)
+        return None
+    if not (isinstance(body, dict) and body.get("v") == MANIFEST_VERSION and body.get("scheme") == scheme):
+        return None
+    try:
+        t, h, w, fps = int(body["T"]), int(body["H"]), int(body["W"]), float(body["fps"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 < t <= 100_000 and 0 < h <= 8192 and 0 < w <= 8192 and 0 < fps < 1000):
+        return None
+    return body
+
+
+def find_manifest(received: list, context: dict, scheme: str) -> tuple[dict, str]:
+    """(manifest, where it came from: "received" or "context"). ValueError when no manifest
+    arrived intact and the context has none either: the clip's size is unknown."""
+    for rx in received:
+        for u in rx.get("units", []):
+            if u.get("name") == MANIFEST and u.get("kind") == "digital" and u.get("crc_ok"):
+                body = _parse_manifest(u["data"], scheme)
+                if body is not None:
+                    return body, "received"
+    body = context.get(MANIFEST) if isinstance(context, dict) else None
+    if isinstance(body, dict) and body.get("scheme") == scheme:
+        return body, "context"
+    raise ValueError(f"{scheme}: no manifest arrived intact and the receiver has no context: the clip's size "
+                     "is unknown")
+
+
+def units_by_name(received: list) -> dict[str, dict]:
+    """Name -> the first intact copy of each unit: digital units with a passing CRC, analog
+    units whose symbols are all finite."""
+    out: dict[str, dict] = {}
+    for rx in received:
+        for u in rx.get("units", []):
+            name = u.get("name")
+            if not isinstance(name, str) or name in out:
+                continue
+            if u.get("kind") == "digital" and u.get("crc_ok"):
+                out[name] = u
+            elif u.get("kind") == "analog" and np.all(np.isfinite(np.asarray(u.get("data", []), np.complex64))):
+                out[name] = u
+    return out
+
+
+def analog_chunks(name: str, symbols: np.ndarray, max_symbols: int) -> list[Unit]:
+    """Analog units ``name.0``, ``name.1``, ... of at most ``max_symbols`` symbols each."""
+    symbols = np.asarray(symbols, np.complex64).reshape(-1)
+    if max_symbols < 1:
+        raise ValueError("max_symbols must be >= 1")
+    return [Unit(f"{name}.{i}", "analog", symbols[off:off + max_symbols])
+            for i, off in enumerate(range(0, symbols.size, max_symbols))]
+
+
+def join_chunks(units: dict[str, dict], name: str, n_symbols: int, max_symbols: int,
+                mmse: bool = True) -> tuple[np.ndarray, float]:
+    """Reassemble ``name``'s analog chunks into ``n_symbols`` symbols; returns (symbols, the
+    fraction that arrived). Missing chunks are zeros (the prior mean of unit-power symbols).
+    With ``mmse`` every symbol is shrunk by 1 / (1 + N0_k), N0_k its noise variance after
+    equalisation (the LMMSE estimate of a unit-power symbol)."""
+    out = np.zeros(n_symbols, np.complex64)
+    got = 0
+    for i, off in enumerate(range(0, n_symbols, max_symbols)):
+        u = units.get(f"{name}.{i}")
+        want = min(max_symbols, n_symbols - off)
+        if u is None or u.get("kind") != "analog":
+            continue
+        data = np.asarray(u["data"], np.complex64)
+        if data.size != want:
+            continue
+        nv = u.get("noise_var")
+        if mmse and nv is not None and len(nv) == want:
+            data = data / (1.0 + np.asarray(nv, np.float32))
+        out[off:off + want] = data
+        got += want
+    return out, got / n_symbols if n_symbols else 1.0
+
+
+def source_dim(num_frames: int, height: int, width: int) -> int:
+    """Real values of a clip of ``num_frames`` RGB frames of height x width pixels."""
+    return 3 * int(num_frames) * int(height) * int(width)
+
+
+def symbols_sent(transmissions: list[Transmission]) -> int:
+    """Payload complex symbols of every unit of every transmission."""
+    return sum(u.n_symbols for tx in transmissions for u in tx.units)
+
+
+def burst_samples(tx: Transmission, fmt: FrameFormat = _FORMAT) -> int:
+    """Samples of ``tx``'s burst on air (what ``FrameFormat.build`` makes), without building it."""
+    p = fmt.params
+    n_ofdm = (fmt.n_sig + fmt.n_table_symbols(len(encode_table(tx.units)))
+              + fmt.n_payload_symbols(sum(u.n_symbols for u in tx.units)))
+    return p.preamble.size + n_ofdm * p.symbol_len
+
+
+def cbr_figures(transmissions: list[Transmission], num_frames: int, height: int, width: int) -> dict:
+    """symbols_sent, samples_on_air, cbr_net and cbr_gross of a clip's transmissions."""
+    dim = source_dim(num_frames, height, width)
+    net = symbols_sent(transmissions)
+    gross = sum(burst_samples(tx) for tx in transmissions)
+    return {"symbols_sent": net, "samples_on_air": gross, "cbr_net": net / dim, "cbr_gross": gross / dim}
+
+
+def snr_estimate(received: list) -> float | None:
+    """The receiver's Es/N0 estimates (dB) of a clip's bursts, averaged in linear scale."""
+    vals = [10 ** (rx["snr_est_db"] / 10) for rx in received
+            if isinstance(rx.get("snr_est_db"), (int, float)) and np.isfinite(rx["snr_est_db"])]
+    return float(10 * np.log10(np.mean(vals))) if vals else None
