@@ -1,0 +1,1 @@
+"""Evaluation: quality metrics of reconstructed videos and captions (see docs/metrics.md)."""
