@@ -12,7 +12,7 @@ import importlib
 __all__ = ["BUILTIN", "register_all"]
 
 #: modules under semcom_host.schemes whose register() adds built-in schemes
-BUILTIN: tuple[str, ...] = ()
+BUILTIN: tuple[str, ...] = ("gvsc", "lgvsc", "vq_deepvsc", "djscc_rgb")
 
 
 def register_all() -> None:

@@ -28,8 +28,21 @@ from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_table
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
-           "analog_chunks", "join_chunks", "source_dim", "symbols_sent", "burst_samples", "cbr_figures",
-           "snr_estimate"]
+           "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model",
+           "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
+
+#: parameters every scheme of this package takes (a scheme adds its own)
+COMMON_DEFAULTS = {
+    "snr_db": 10.0,                      # SNR (dB, Es/N0) the transmitter designs for: DJSCC's conditioning
+    "image_size": 256,                   # frames are coded at image_size x image_size pixels
+    "max_symbols_per_transmission": 8192,  # payload complex symbols per burst, at most (manifest included)
+    "seq0": 0,                           # sequence number of the first transmission
+    "mmse": True,                        # receiver: LMMSE shrinkage of analog symbols by their noise variance
+    "decoder": "auto",                   # receiver's video decoder: auto, a generative decoder name, interpolating, repetition
+    "decoder_path": "",                  # local folder of the generative decoder ("" = model_paths resolves it)
+    "seed": 7777,                        # generative decoders' seed (GVSC's)
+}
 
 MANIFEST = "manifest"
 MANIFEST_VERSION = 1
@@ -95,6 +108,27 @@ def units_by_name(received: list) -> dict[str, dict]:
     return out
 
 
+def text_coder() -> PayloadCoder:
+    """GVSC's text protection: LTE turbo code R = 1/3 + 4-QAM (QPSK), CRC-32 over the bytes."""
+    return PayloadCoder("turbo", modulation="qpsk", crc="crc32")
+
+
+def text_unit(name: str, text: str, max_bytes: int = 4096) -> Unit:
+    """A caption as a digital unit (UTF-8, :func:`text_coder`); ValueError beyond ``max_bytes``."""
+    data = text.encode("utf-8")
+    if len(data) > max_bytes:
+        raise ValueError(f"caption {name!r} is {len(data)} bytes; at most {max_bytes}")
+    return Unit(name, "digital", data, text_coder())
+
+
+def read_text(units: dict[str, dict], name: str) -> str | None:
+    """The caption ``name`` if it arrived intact (CRC passed), else None."""
+    u = units.get(name)
+    if u is None or u.get("kind") != "digital":
+        return None
+    return bytes(u["data"]).decode("utf-8", errors="replace")
+
+
 def analog_chunks(name: str, symbols: np.ndarray, max_symbols: int) -> list[Unit]:
     """Analog units ``name.0``, ``name.1``, ... of at most ``max_symbols`` symbols each."""
     symbols = np.asarray(symbols, np.complex64).reshape(-1)
@@ -128,6 +162,29 @@ def join_chunks(units: dict[str, dict], name: str, n_symbols: int, max_symbols: 
     return out, got / n_symbols if n_symbols else 1.0
 
 
+def pack_transmissions(units: list[Unit], manifest: Unit, max_symbols: int, frame_type: int,
+                       seq0: int = 0, scheme: str = "") -> list[Transmission]:
+    """Fill transmissions in order with ``units``, each starting with ``manifest``, so that the
+    payload of each stays within ``max_symbols`` complex symbols where the units allow it (a unit
+    larger than the room left goes alone with the manifest; split analog symbols with
+    :func:`analog_chunks` first). Sequence numbers seq0, seq0 + 1, ... (mod 2^16)."""
+    if max_symbols < 1:
+        raise ValueError("max_symbols must be >= 1")
+    groups: list[list[Unit]] = []
+    room = 0
+    for u in units:
+        need = u.n_symbols
+        if not groups or need > room or len(groups[-1]) >= 254:
+            groups.append([])
+            room = max_symbols - manifest.n_symbols
+        groups[-1].append(u)
+        room -= need
+    if not groups:
+        groups = [[]]
+    return [Transmission([manifest, *g], seq=(seq0 + i) % 65536, frame_type=frame_type,
+                         meta={"scheme": scheme, "index": i}) for i, g in enumerate(groups)]
+
+
 def source_dim(num_frames: int, height: int, width: int) -> int:
     """Real values of a clip of ``num_frames`` RGB frames of height x width pixels."""
     return 3 * int(num_frames) * int(height) * int(width)
@@ -154,8 +211,95 @@ def cbr_figures(transmissions: list[Transmission], num_frames: int, height: int,
     return {"symbols_sent": net, "samples_on_air": gross, "cbr_net": net / dim, "cbr_gross": gross / dim}
 
 
+#: what the encoder's context holds about the transmission that a decoder's report repeats
+FIGURES = ("cbr_net", "cbr_gross", "cbr_paper", "bcr_paper", "symbols_sent", "samples_on_air", "keyframe_ratio",
+           "indices_sent")
+
+
+def copy_figures(report: dict, context: dict) -> dict:
+    """``report`` with the transmitter's figures (:data:`FIGURES`) copied from ``context`` when
+    the receiver has it (the loopback flowgraph's ctx port); returns ``report``."""
+    if isinstance(context, dict):
+        report.update({k: context[k] for k in FIGURES if k in context})
+    return report
+
+
 def snr_estimate(received: list) -> float | None:
     """The receiver's Es/N0 estimates (dB) of a clip's bursts, averaged in linear scale."""
     vals = [10 ** (rx["snr_est_db"] / 10) for rx in received
             if isinstance(rx.get("snr_est_db"), (int, float)) and np.isfinite(rx["snr_est_db"])]
     return float(10 * np.log10(np.mean(vals))) if vals else None
+
+
+_MODELS: dict[tuple[str, str], object] = {}
+
+
+def djscc_model(name: str):
+    """A shipped DJSCC model (semcom_models.djscc), loaded once per process."""
+    key = ("djscc", name)
+    if key not in _MODELS:
+        from semcom_models.djscc import load_djscc
+
+        _MODELS[key] = load_djscc(name)
+    return _MODELS[key]
+
+
+def msvq_model(name: str = "msvq_g8_l16"):
+    """A shipped MSVQ model (semcom_models.msvq), loaded once per process."""
+    key = ("msvq", name)
+    if key not in _MODELS:
+        from semcom_models.msvq import load_msvq
+
+        _MODELS[key] = load_msvq(name)
+    return _MODELS[key]
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 N x H x W (x C) frames resized to size = (height, width) (area down, bilinear up)."""
+    from semcom_models.video_io import resize_frame
+
+    if frames.shape[1:3] == tuple(size):
+        return frames
+    return np.stack([resize_frame(f, size) for f in frames])
+
+
+def captions_for(params: dict, segments: list[tuple[int, int]], frames: np.ndarray) -> list[str]:
+    """One caption per segment [start, stop): from ``params["caption"]`` (one text for every
+    segment), else ``params["captions_file"]`` (a sidecar, semcom_models.captioners), else the
+    vision-language model ``params["captioner"]`` (a model_paths name, loaded from local weights).
+    ValueError when none is given: these schemes send a description and need one."""
+    from semcom_models.captioners import SidecarCaptioner, VLMCaptioner
+
+    if params.get("caption"):
+        return [str(params["caption"])] * len(segments)
+    if params.get("captions_file"):
+        cap = SidecarCaptioner.from_file(params["captions_file"])
+        return [cap.caption(frames[a:b], (a, b)) for a, b in segments]
+    if params.get("captioner"):
+        key = ("captioner", str(params["captioner"]))
+        if key not in _MODELS:
+            _MODELS[key] = VLMCaptioner.load(str(params["captioner"]), params.get("captioner_path") or None)
+        return _MODELS[key].caption_segments(frames, segments)
+    raise ValueError("this scheme sends a text description: give params caption (text), captions_file (a "
+                     "sidecar file, see docs/semantics.md) or captioner (a local vision-language model name)")
+
+
+class Stopwatch:
+    """Seconds per named stage: ``with watch("extract"): ...``; ``watch.seconds`` is the dict."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def timed():
+            t0 = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - t0, 6)
+
+        return timed()

@@ -139,9 +139,12 @@ def schemes() -> list[Scheme]:
 
 def load_builtin_schemes() -> None:
     """Register the built-in schemes (idempotent)."""
+    from semcom_host.schemes import register_all
+
     from . import raw_analog
 
     raw_analog.register()
+    register_all()
 
 
 def received_to_dict(frame) -> dict:

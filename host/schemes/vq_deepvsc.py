@@ -1,0 +1,177 @@
+"""VQ-DeepVSC: AKEI keyframes, MSVQ indices with the adjustable index selector, LDPC + QAM over
+OFDM; the receiver interpolates between the keyframes.
+
+Transmitter:
+
+1. AKEI (semcom_models.keyframes.select_akei) keeps M = round(r T) keyframes (first and last
+   always), r = ``keyframe_ratio``, or, when that is 0, r from the SNR -> ratio polynomial
+   ``ratio_coeffs`` (ascending powers of ``snr_db``; semcom_models.keyframes.KeyframeRatioPolynomial).
+   ``uniform_share`` spreads that share of the keyframes evenly first (docs/semantics.md).
+2. The shipped MSVQ model (``msvq_g8_l16``: 8 groups x 32 x 32 positions, 16-entry codebook,
+   4 bits per index at 256 x 256) turns each keyframe into L_s indices.
+3. The index selector (semcom_models.index_selector, threshold ``eta``) sends the first
+   keyframe's indices whole and, for each later keyframe, only the positions whose codeword
+   moved (cosine < eta), with a position mask.
+4. One digital unit per keyframe, ``kf<frame>``: the first keyframe's L_s indices, or a later
+   keyframe's mask (L_s bits) and sent indices (B bits each), MSB first, zero-padded to bytes;
+   LDPC 648 rate ``ldpc_rate`` (3/4) + CRC-32, ``modulation`` QPSK or 16-QAM. The keyframe
+   indices (b_s) travel in the manifest.
+
+Receiver: keyframes in order; a keyframe whose unit arrived updates the held indices at its
+sent positions; a lost unit leaves them as they were (the next keyframe is then rebuilt against
+stale indices where it sent nothing: an error the selector's threshold bounds). A keyframe is
+rebuilt only when every position has been received at least once (so not before the first
+keyframe has arrived). MSVQ decodes the rebuilt keyframes; the interpolating decoder (or a
+configured generative one) fills the rest.
+
+CBR: ``bcr_paper`` is the paper's BCR = (N + L_eta B + L_s (M - 1)) / (3 H W 8 N) at 256 x 256,
+``cbr_paper`` the same bits as LDPC-coded QAM symbols per real source value of the clip as given.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from semcom_blocks.phy.fec import PayloadCoder
+from semcom_blocks.phy.frame import Unit
+from semcom_blocks.phy.modulation import bits_per_symbol
+from semcom_models.decoders.base import Conditioning
+
+from . import common as C
+from .reconstruct import reconstruct
+
+__all__ = ["NAME", "FRAME_TYPE", "encode", "decode", "register", "pack_keyframe", "unpack_keyframe"]
+
+NAME = "vq-deepvsc"
+FRAME_TYPE = 0x22
+PREFERENCES = ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")
+DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": [], "uniform_share": 0.75, "eta": 0.9,
+            "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16"}
+
+
+def _bits(values: np.ndarray, width: int) -> np.ndarray:
+    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((np.asarray(values, np.int64)[:, None] >> shifts) & 1).astype(np.uint8).reshape(-1)
+
+
+def pack_keyframe(mask: np.ndarray | None, values: np.ndarray, bits_per_index: int) -> bytes:
+    """A keyframe's unit: [mask (L_s bits, absent for the first keyframe)] + values (B bits each)."""
+    parts = ([np.asarray(mask, np.uint8)] if mask is not None else []) + [_bits(values, bits_per_index)]
+    return np.packbits(np.concatenate(parts)).tobytes()
+
+
+def unpack_keyframe(data: bytes, first: bool, l_s: int, bits_per_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mask bool L_s, values int64) of a keyframe unit; ValueError when the length does not fit."""
+    bits = np.unpackbits(np.frombuffer(bytes(data), np.uint8))
+    mask = np.ones(l_s, bool) if first else bits[:l_s].astype(bool)
+    pos = 0 if first else l_s
+    n = int(mask.sum())
+    if len(data) != -(-(pos + n * bits_per_index) // 8) or bits[pos + n * bits_per_index:].any():
+        raise ValueError("keyframe unit length does not match its mask")
+    v = bits[pos:pos + n * bits_per_index].reshape(n, bits_per_index).astype(np.int64)
+    values = (v << np.arange(bits_per_index - 1, -1, -1, dtype=np.int64)).sum(axis=1) if n else np.zeros(0, np.int64)
+    return mask, values
+
+
+def _coder(params: dict) -> PayloadCoder:
+    return PayloadCoder("ldpc", 648, str(params["ldpc_rate"]), str(params["modulation"]), "crc32")
+
+
+def encode(frames: np.ndarray, params: dict):
+    from semcom_models.index_selector import select_indices
+    from semcom_models.keyframes import KeyframeRatioPolynomial, num_keyframes_for_ratio, select_akei
+    from semcom_models.video_io import check_frames
+
+    frames = check_frames(frames)
+    t, h, w, _ = frames.shape
+    size, snr = int(params["image_size"]), float(params["snr_db"])
+    model = C.msvq_model(str(params["model"]))
+    coder = _coder(params)
+    watch = C.Stopwatch()
+    ratio = float(params["keyframe_ratio"])
+    if ratio <= 0:
+        if not params["ratio_coeffs"]:
+            raise ValueError("keyframe_ratio 0 needs ratio_coeffs (the SNR -> keyframe ratio polynomial)")
+        ratio = KeyframeRatioPolynomial(np.asarray(params["ratio_coeffs"], float))(snr)
+    small = C.resize_frames(frames, (size, size))
+    with watch("keyframes"):
+        m = num_keyframes_for_ratio(ratio, t)
+        keys = [int(k) for k in select_akei(small, num_keyframes=m, uniform_share=float(params["uniform_share"])).indices]
+    with watch("msvq_encode"):
+        idx = model.encode_frames(small[keys]).reshape(len(keys), -1)
+    codebook = model.codebook.embedding.numpy()
+    b_s = np.zeros(t, bool)
+    b_s[keys] = True
+    bs = select_indices(idx, b_s, codebook, float(params["eta"]))
+    bits = bs.bits_per_index
+    units, pos = [], 0
+    l_s = bs.indices_per_frame
+    for j, k in enumerate(keys):
+        mask = None if j == 0 else bs.b_p[j - 1]
+        n = l_s if j == 0 else int(mask.sum())
+        units.append(Unit(f"kf{k}", "digital", pack_keyframe(mask, bs.b_v[pos:pos + n], bits), coder))
+        pos += n
+    fps = float(params.get("fps", 25.0))
+    man = {"size": size, "keys": keys, "model": str(params["model"])}
+    manifest = C.manifest_unit(NAME, t, h, w, fps, **man)
+    txs = C.pack_transmissions(units, manifest, int(params["max_symbols_per_transmission"]), FRAME_TYPE,
+                               int(params["seq0"]), NAME)
+    coded_symbols = bs.n_bits / (coder_rate(coder) * bits_per_symbol(coder.modulation))
+    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": NAME, "T": t, "H": h, "W": w, "fps": fps, **man},
+               "n_transmissions": len(txs), "keyframe_ratio": ratio, "indices_sent": bs.n_sent,
+               "bcr_paper": bs.bcr(3, size, size), "cbr_paper": coded_symbols / C.source_dim(t, h, w),
+               "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
+    return txs, context
+
+
+def coder_rate(coder: PayloadCoder) -> float:
+    num, den = str(coder.rate).split("/")
+    return int(num) / int(den)
+
+
+def decode(received: list, context: dict, params: dict):
+    man, man_from = C.find_manifest(received, context, NAME)
+    t, h, w, size = int(man["T"]), int(man["H"]), int(man["W"]), int(man.get("size", 256))
+    keys = sorted(int(k) for k in man.get("keys", []) if 0 <= int(k) < t)
+    model = C.msvq_model(str(man.get("model", params["model"])))
+    cfg = model.cfg
+    l_s, bits = cfg.indices_per_frame(size, size), cfg.bits_per_index
+    units = C.units_by_name(received)
+    watch = C.Stopwatch()
+    held = np.zeros(l_s, np.int64)
+    known = np.zeros(l_s, bool)
+    rebuilt, lost, malformed = {}, [], 0
+    for j, k in enumerate(keys):
+        u = units.get(f"kf{k}")
+        if u is None:
+            lost.append(k)
+            continue
+        try:
+            mask, values = unpack_keyframe(u["data"], j == 0, l_s, bits)
+        except ValueError:
+            malformed += 1
+            lost.append(k)
+            continue
+        held[mask] = values
+        known |= mask
+        if known.all():
+            rebuilt[k] = held.copy()
+    cond = Conditioning(t, h, w, fps=float(man["fps"]))
+    if rebuilt:
+        grid = (len(rebuilt), cfg.groups, size // 8, size // 8)
+        with watch("msvq_decode"):
+            imgs = model.decode_frames(np.stack(list(rebuilt.values())).reshape(grid))
+        for k, img in zip(rebuilt, C.resize_frames(imgs, (h, w))):
+            cond.keyframes[k] = img
+    with watch("reconstruct"):
+        frames, decoder, _ = reconstruct(cond, params, PREFERENCES)
+    report = {"scheme": NAME, "decoder": decoder, "manifest_from": man_from, "keyframes": keys,
+              "keyframes_rebuilt": sorted(rebuilt), "keyframe_units_lost": lost, "malformed_units": malformed,
+              "snr_est_db": C.snr_estimate(received), "stage_seconds": watch.seconds}
+    return frames, C.copy_figures(report, context)
+
+
+def register() -> None:
+    from semcom_host.service.registry import register_scheme
+
+    register_scheme(NAME, encode, decode, defaults=DEFAULTS, replace=True,
+                    description="VQ-DeepVSC: AKEI keyframes, MSVQ indices + index selector, LDPC 648 R3/4 + QPSK/16-QAM")
