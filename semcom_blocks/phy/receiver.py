@@ -1,6 +1,7 @@
 """The burst receiver: continuous samples in, received transmissions out.
 
-Per burst, all in numpy over whole frames:
+Per burst, over whole frames, in a handful of compiled kernels (rx_kernels.py) plus numpy's FFT
+and the FEC decoders, so that the Python work per burst stays a few dozen calls:
 
 1. Detection: the STF repeats every L = fft_len/4 samples. Over a window of W = 8L samples the
    normalised autocorrelation rho(d) = |sum r*[d+k] r[d+k+L]| / sqrt(sum |r[d+k]|^2 sum
@@ -35,10 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fec import PayloadCoder
-from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, decode_sig, decode_table, whiten
-from .modulation import demodulate_llr, modulate
+from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, decode_sig, decode_table
+from .modulation import LLR_MAX, N0_MIN, bits_per_symbol, demodulate_llr
 from .ofdm import OfdmParams
-from .rx_kernels import equalize, fit_channel_omp
+from .rx_kernels import (derotate_blocks, equalize, first_plateau, fit_channel_omp, linear_llr, ltf_channel,
+                         ltf_search, sig_channel_looks, stf_autocorrelation, tile_span)
+from .scrambler import scrambler_sequence
 from .snr import esn0_from_noise_var
 
 __all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
@@ -111,6 +114,17 @@ class _Skip(Exception):
     """The burst cannot be decoded (counter name in args[0]); resume the search after it."""
 
 
+class _Whitener:
+    """frame.whiten with the mask cached: the scrambler sequence repeats every 127 bits, so its
+    bytes repeat every 127 bytes (8 periods); a mask of any length is that block tiled."""
+
+    def __init__(self, seed: int):
+        self._period = np.packbits(scrambler_sequence(8 * 127, seed))
+
+    def __call__(self, data: bytes) -> bytes:
+        return (np.frombuffer(data, np.uint8) ^ np.resize(self._period, len(data))).tobytes()
+
+
 class BurstReceiver:
     """Stateful receiver over a stream: ``push(samples)`` returns the frames completed so far;
     ``flush()`` ends the stream. ``stats`` counts everything that happened (RX_COUNTERS)."""
@@ -134,28 +148,35 @@ class BurstReceiver:
         self._search = 0  # where detection resumes, relative to _buf
         self._period = p.fft_len // 4
         self._window = 8 * self._period
+        self._corr = np.zeros(0, np.complex128)
+        self._rho = np.zeros(0)
         # least-squares fit of a cp_len-tap channel to the used subcarriers
         taps = max(p.cp_len, 1)
         self._fmat = np.exp(-2j * np.pi * np.outer(p.used, np.arange(taps)) / p.fft_len)
-        self._used_bins = p.bins(p.used)
-        self._data_pos = np.searchsorted(p.used, p.data)
-        self._pilot_pos = np.searchsorted(p.used, p.pilots)
+        self._gram = self._fmat.conj().T @ self._fmat
+        self._used_bins = p.bins(p.used).astype(np.int64)
+        self._data_pos = np.searchsorted(p.used, p.data).astype(np.int64)
+        self._pilot_pos = np.searchsorted(p.used, p.pilots).astype(np.int64)
         self._pilot_k = p.pilots.astype(float)
         self._used_k = p.used.astype(float)
-        self._gram = self._fmat.conj().T @ self._fmat
+        self._pilot_table = np.ascontiguousarray(p.pilot_values(0, 127))  # the pilots' period: 127 symbols
+        self._ltf_tpl = p.ltf_symbol.astype(np.complex128)
+        self._ltf_scale = p.rx_scale / p.ltf_freq
+        self._rx_scale = float(p.rx_scale)
         # from the mean FFT window of the two long symbols to that of the first SIG symbol, in symbols
         self._ltf_lag = (1.5 * p.fft_len + p.cp_len) / p.symbol_len
+        self._sig_white, self._table_white = _Whitener(SIG_WHITENING), _Whitener(TABLE_WHITENING)
         self._pending: _Header | None = None  # the header of a burst still arriving
 
     # -- streaming -----------------------------------------------------------------------------
     def push(self, samples) -> list[ReceivedFrame]:
         x = np.asarray(samples, dtype=np.complex64).reshape(-1)
         self.stats["samples_in"] += x.size
-        bad = ~np.isfinite(x)
-        if bad.any():
+        if not np.isfinite(x).all():
+            bad = ~np.isfinite(x)
             self.stats["samples_nonfinite"] += int(bad.sum())
             x = np.where(bad, np.complex64(0), x)
-        self._buf = np.concatenate([self._buf, x])
+        self._buf = np.concatenate([self._buf, x]) if self._buf.size else x.copy()
         return self._run(final=False)
 
     def flush(self) -> list[ReceivedFrame]:
@@ -205,35 +226,17 @@ class BurstReceiver:
     # -- 1. detection and coarse CFO ------------------------------------------------------------
     def _autocorrelate(self) -> None:
         """The normalised STF autocorrelation rho on the grid of lags d = j L over the whole
-        buffer, computed once per push: the products and powers are summed per block of L
-        samples first, so it costs a few passes over the samples."""
-        L, B = self._period, self._window // self._period  # window of B blocks
-        r = self._buf
-        nb = (r.size - L) // L  # blocks with a full lagged partner
-        if nb < B + 3:
-            self._rho = np.zeros(0)
-            self._corr = np.zeros(0, complex)
-            return
-        prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1, dtype=np.complex128)
-        energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1, dtype=np.float64)
-        # window sums by direct summation of B block sums, not differences of running sums:
-        # those cancel catastrophically on a long buffer and make silence look periodic at high SNR
-        ones = np.ones(B)
-        self._corr = np.convolve(prod, ones, "valid")
-        early = np.convolve(energy[:nb], ones, "valid")  # power of r[d .. d+W)
-        late = np.convolve(energy[1:nb + 1], ones, "valid")  # power of r[d+L .. d+L+W)
-        self._rho = np.minimum(np.abs(self._corr) / (np.sqrt(early * late) + 1e-30), 1.0)  # <= 1 by Cauchy-Schwarz
+        buffer, computed once per push in one pass (rx_kernels.stf_autocorrelation: block sums
+        of L samples, then window sums of B = W / L blocks by direct summation in float64)."""
+        self._corr, self._rho = stf_autocorrelation(self._buf, self._period, self._window // self._period)
 
     def _detect(self, start: int):
         """(lag d >= start where the STF plateau begins, coarse CFO in cycles/sample) or None:
         the first grid lag from which rho stays above the threshold three times in a row."""
         L = self._period
-        j_first = -(-start // L)
-        above = self._rho[j_first:] > self.threshold
-        hits = np.flatnonzero(above[:-2] & above[1:-1] & above[2:])  # three grid lags in a row: 3L samples
-        if hits.size == 0:
+        j0 = first_plateau(self._rho, -(-start // L), self.threshold)
+        if j0 < 0:
             return None
-        j0 = j_first + int(hits[0])
         peak = j0 + int(np.argmax(self._rho[j0:j0 + 4]))
         return j0 * L, float(np.angle(self._corr[peak]) / (2 * np.pi * L))
 
@@ -251,24 +254,21 @@ class BurstReceiver:
             raise _NeedMore  # the header is kept: the burst is not analysed twice
         self._pending = None
         # unit table and payload, equalised together
-        x, nv, mmse, _, _ = self._equalize(self._symbols(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
-                                           fmt.n_sig, hdr.slope_fit)
+        zf, nv, _, _, _, mmse = self._equalize(self._spectra(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
+                                               fmt.n_sig, hdr.slope_fit, self.equalizer == "mmse")
         n_tab_data = hdr.n_tab * p.n_data
-        table = fmt.table_coder.decode(x[:hdr.n_tab].reshape(-1), nv[:hdr.n_tab].reshape(-1), hdr.table_len)
+        table = fmt.table_coder.decode_llr(self._llr(zf, nv, 0, n_tab_data, fmt.table_coder.modulation),
+                                           hdr.table_len)
         if not table.crc_ok:
             raise _Skip("table_failures")
         try:
-            entries = decode_table(whiten(table.data, TABLE_WHITENING))
+            entries = decode_table(self._table_white(table.data))
         except ValueError:
             raise _Skip("table_failures") from None
         total = sum(e.n_symbols for e in entries)
         if total > MAX_PAYLOAD_SYMBOLS or fmt.n_payload_symbols(total) != hdr.n_pay:
             raise _Skip("table_failures")
-        units = []
-        if total:
-            pay = slice(n_tab_data, None)
-            units = self._units(entries, x.reshape(-1)[pay], nv.reshape(-1)[pay],
-                                mmse.reshape(-1)[pay] if mmse is not None else None)
+        units = self._units(entries, zf, nv, mmse if mmse.size else None, n_tab_data) if total else []
         frame = ReceivedFrame(hdr.frame_type, hdr.seq, units, hdr.start, self._base + end, hdr.cfo * p.fft_len,
                               hdr.snr_est_db, hdr.n0)
         return frame, end
@@ -284,39 +284,29 @@ class BurstReceiver:
         hi = d0 + p.stf.size + p.ltf.size + self._window
         if hi + N > len(self._buf):
             raise _NeedMore
-        seg = self._buf[lo:hi + N] * np.exp(-2j * np.pi * cfo * np.arange(hi + N - lo))
-        xc = np.abs(np.correlate(seg, p.ltf_symbol, "valid"))
-        both = xc[:-N] + xc[N:]
-        best = int(np.argmax(both))
-        t1 = lo + best
+        # cross-correlation with the long symbol (coarse CFO removed); the best lag starts the first
+        best, both, energy, dphi = ltf_search(self._buf, lo, hi + N - lo, cfo, self._ltf_tpl)
         # Is there a long training field at all? Its two symbols correlate with the template at
         # sqrt(N E_seg) each on a clean signal; noise gets a small fraction of that.
-        energy = float(np.sum(np.abs(seg[best:best + 2 * N]) ** 2))
-        if both[best] < 0.3 * np.sqrt(N * energy):
+        if both < 0.3 * np.sqrt(N * energy):
             raise _Skip("false_detections")
-        # fine CFO from the two long symbols (seg is already corrected by the coarse CFO)
-        cfo += float(np.angle(np.vdot(seg[best:best + N], seg[best + N:best + 2 * N])) / (2 * np.pi * N))
-        start = t1 - self.backoff
+        # fine CFO from the two long symbols (phase advance over N samples)
+        cfo += dphi / (2 * np.pi * N)
+        start = lo + best - self.backoff
         hdr = _Header(key=key, start=self._base + start, cfo=cfo)
         if start + 2 * N + fmt.n_sig * p.symbol_len > len(self._buf):
             raise _NeedMore
-        ltf = self._derotate(start, 2 * N, hdr).reshape(2, N)
-        ltf = np.fft.fft(ltf, axis=1)[:, self._used_bins] * (p.rx_scale / p.ltf_freq)
-        h_ls = (ltf[0] + ltf[1]) / 2
-        diff_energy = float(np.sum(np.abs(ltf[0] - ltf[1]) ** 2)) / 2  # E = n_used N0
-        n_used = h_ls.size
-        # h_ls has noise variance N0 / 2 per subcarrier
-        h, resid, n_taps = self._fit_channel(h_ls, max(diff_energy / n_used, 1e-30) / 2)
-        dof = n_used + (n_used - n_taps)  # resid: E = (n_used - taps) N0 / 2
-        hdr.n0 = max((diff_energy + 2 * resid) / dof, 1e-30)
-        hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(float(np.mean(np.abs(h) ** 2)), 1e-30))
+        ltf = np.fft.fft(derotate_blocks(self._buf, start, 2, N, 0, N, cfo, 0), axis=1)
+        h_ls, h, hdr.n0, power = ltf_channel(ltf, self._used_bins, self._ltf_scale, self._fmat, self._gram)
+        hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(power, 1e-30))
 
         # SIG
-        y = self._symbols(hdr, 0, fmt.n_sig)
-        sig_x, sig_nv, _, corr, hdr.slope_fit = self._equalize(y, h, hdr.n0, 0, None)
-        bits, _, _, sig_tx = fmt.sig_layout.decode(demodulate_llr(sig_x.reshape(-1), "bpsk", sig_nv.reshape(-1)),
-                                                   return_tx_bits=True)
-        sig = decode_sig(whiten(np.packbits(bits).tobytes(), SIG_WHITENING))
+        spec = self._spectra(hdr, 0, fmt.n_sig)
+        zf, nv, corr, num, den, _ = self._equalize(spec, h, hdr.n0, 0, None, False)
+        hdr.slope_fit = (num, den)
+        n_sig_data = fmt.n_sig * p.n_data
+        bits, _, _, sig_tx = fmt.sig_layout.decode(self._llr(zf, nv, 0, n_sig_data, "bpsk"), return_tx_bits=True)
+        sig = decode_sig(self._sig_white(np.packbits(bits).tobytes()))
         if sig is None:
             raise _Skip("sig_failures")
         hdr.frame_type, hdr.seq, hdr.table_len, hdr.n_pay = sig
@@ -325,35 +315,23 @@ class BurstReceiver:
             raise _Skip("sig_failures")
         # Data-aided refinement: the SIG symbols are now known, so the n_sig symbols (phase
         # corrected as when they were equalised) give n_sig more looks at the channel.
-        known = np.empty((fmt.n_sig, n_used), np.complex64)
-        known[:, self._data_pos] = modulate(sig_tx, "bpsk").reshape(fmt.n_sig, p.n_data)
-        known[:, self._pilot_pos] = p.pilot_values(0, fmt.n_sig)
-        sig_ls = np.mean(y * corr * known, axis=0)  # |known| = 1
+        sig_ls = sig_channel_looks(spec, self._used_bins, self._rx_scale, corr, sig_tx, self._data_pos,
+                                   self._pilot_pos, self._pilot_table)
         looks = 2 + fmt.n_sig
         h_ls = (2 * h_ls + fmt.n_sig * sig_ls) / looks
         hdr.h, _, _ = self._fit_channel(h_ls, hdr.n0 / looks)
         return hdr
 
-    def _derotate(self, i0: int, count: int, hdr: _Header) -> np.ndarray:
-        """_buf[i0:i0+count] with the carrier offset removed (phase zero at the header's start)."""
-        t = np.arange(i0 - (hdr.start - self._base), i0 - (hdr.start - self._base) + count)
-        return self._buf[i0:i0 + count] * np.exp(-2j * np.pi * hdr.cfo * t).astype(np.complex64)
-
-    def _symbols(self, hdr: _Header, offset: int, count: int) -> np.ndarray:
-        """(count, n_used) FFT values (rx scaling, CFO removed) of OFDM symbols offset..offset+count
-        counted from the first SIG symbol."""
+    def _spectra(self, hdr: _Header, offset: int, count: int) -> np.ndarray:
+        """(count, fft_len) FFT (FFT order, no rx scaling, CFO removed) of OFDM symbols
+        offset..offset+count counted from the first SIG symbol."""
         p = self.params
-        i0 = hdr.start - self._base + 2 * p.fft_len + offset * p.symbol_len
+        rel = hdr.start - self._base  # the first long symbol, relative to _buf
+        i0 = rel + 2 * p.fft_len + offset * p.symbol_len
         if i0 + count * p.symbol_len > len(self._buf):
             raise _NeedMore
-        blocks = self._buf[i0:i0 + count * p.symbol_len].reshape(count, p.symbol_len)[:, p.cp_len:]
-        # the CFO phase of sample j of symbol m: a per-symbol factor times a per-sample one
-        t0 = i0 - (hdr.start - self._base) + p.cp_len + p.symbol_len * np.arange(count)
-        rot = np.exp(-2j * np.pi * hdr.cfo * t0)[:, None] * self._cfo_ramp(hdr.cfo)
-        return np.fft.fft(blocks * rot.astype(np.complex64), axis=1)[:, self._used_bins] * p.rx_scale
-
-    def _cfo_ramp(self, cfo: float) -> np.ndarray:
-        return np.exp(-2j * np.pi * cfo * np.arange(self.params.fft_len))
+        blocks = derotate_blocks(self._buf, i0, count, p.symbol_len, p.cp_len, p.fft_len, hdr.cfo, i0 - rel)
+        return np.fft.fft(blocks, axis=1)
 
     def _fit_channel(self, h_ls: np.ndarray, noise: float) -> tuple[np.ndarray, float, int]:
         """(smoothed channel on the used subcarriers, residual energy sum |h_ls - h|^2, taps) for a
@@ -366,50 +344,61 @@ class BurstReceiver:
         are very noisy; a plain matched filter leaks into every tap.)"""
         return fit_channel_omp(h_ls.astype(np.complex128), self._fmat, self._gram, 10 * noise / h_ls.size)
 
-    def _equalize(self, y: np.ndarray, h: np.ndarray, n0: float, first_symbol: int, slope_prior):
-        """Phase tracking and equalisation of (n_sym, n_used) FFT values of OFDM symbols
+    def _equalize(self, spec: np.ndarray, h: np.ndarray, n0: float, first_symbol: int, slope_prior, want_mmse: bool):
+        """Phase tracking and equalisation of the spectra (n_sym, fft_len) of OFDM symbols
         first_symbol.. (counted from the first SIG symbol).
 
-        Returns (zero-forcing data symbols, their noise variances, MMSE data symbols or None),
-        each (n_sym, n_data), the phase correction applied, (n_sym, n_used), and the updated
-        phase-slope sums.
+        Returns (zero-forcing data symbols (n_sym, n_data) complex64, their noise variances
+        (n_data,) float32, one per data subcarrier, the same for every symbol, the phase
+        correction applied (n_sym, n_used), the updated phase-slope sums (num, den), and the MMSE
+        data symbols (n_sym, n_data), empty unless ``want_mmse``).
 
         Common phase: the pilots combined with the channel as weights, per symbol, then a line
         plus a moving average of 9 symbols. Phase slope across subcarriers (a sampling offset
         moves the FFT window by a growing fraction of a sample): modelled as growing in
         proportion to the time since the long training field, with one rate per burst fitted by
         weighted least squares to every pilot seen so far (weights |H_k|^2: a pilot in a fade says
-        little). ``slope_prior`` carries the sums of earlier symbols of the same burst; the
-        updated sums are returned last. Arithmetic in rx_kernels.equalize."""
-        p = self.params
-        n_sym = y.shape[0]
+        little). ``slope_prior`` carries the sums of earlier symbols of the same burst. Arithmetic
+        in rx_kernels.equalize."""
         prior = slope_prior or (0.0, 0.0)
-        zf, nv, corr, num, den = equalize(y, h, float(n0), self._pilot_pos, self._data_pos,
-                                          p.pilot_values(first_symbol, n_sym), self._pilot_k, self._used_k,
-                                          first_symbol + self._ltf_lag, prior[0], prior[1], 9)
-        nv = np.broadcast_to(nv, zf.shape)
-        mmse = None
-        if self.equalizer == "mmse":
-            hd = h[self._data_pos]
-            yd = (y * corr)[:, self._data_pos]
-            mmse = (yd * np.conj(hd) / (np.abs(hd) ** 2 + n0)).astype(np.complex64)
-        return zf, nv, mmse, corr, (num, den)
+        return equalize(spec, self._used_bins, self._rx_scale, h, float(n0), self._pilot_pos, self._data_pos,
+                        self._pilot_table, first_symbol, self._pilot_k, self._used_k, first_symbol + self._ltf_lag,
+                        prior[0], prior[1], 9, want_mmse)
 
-    def _units(self, entries: list[TableEntry], zf, nv, mmse) -> list[ReceivedUnit]:
-        units, pos = [], 0
+    def _llr(self, zf: np.ndarray, nv: np.ndarray, start: int, count: int, modulation: str) -> np.ndarray:
+        """Bit LLRs (float32) of flat equalised symbols start..start+count of ``zf`` (n_sym,
+        n_data), whose noise variance is nv[flat index mod n_data]: BPSK and QPSK in one compiled
+        pass (the exact LLR is linear), other modulations by modulation.demodulate_llr."""
+        if modulation in ("bpsk", "qpsk"):
+            return linear_llr(zf, nv, start, count, bits_per_symbol(modulation), _axis_scale(modulation), LLR_MAX,
+                              N0_MIN)
+        return demodulate_llr(zf.reshape(-1)[start:start + count], modulation, tile_span(nv, start, count))
+
+    def _units(self, entries: list[TableEntry], zf, nv, mmse, offset: int) -> list[ReceivedUnit]:
+        """The units of the payload, which starts at flat symbol ``offset`` of zf / mmse."""
+        units, pos = [], offset
         for e in entries:
-            span = slice(pos, pos + e.n_symbols)
-            pos += e.n_symbols
+            start, count = pos, e.n_symbols
+            pos += count
             if e.kind == "digital":
-                llr = demodulate_llr(zf[span], e.coder.modulation, nv[span])
-                out = e.coder.decode_llr(llr, e.length)
+                out = e.coder.decode_llr(self._llr(zf, nv, start, count, e.coder.modulation), e.length)
                 self.stats["units_digital_ok" if out.crc_ok else "units_digital_crc_fail"] += 1
-                units.append(ReceivedUnit(e.name, "digital", out.data, out.crc_ok, nv[span].copy(), e.coder))
+                units.append(ReceivedUnit(e.name, "digital", out.data, out.crc_ok, tile_span(nv, start, count),
+                                          e.coder))
             else:
                 self.stats["units_analog"] += 1
+                nvs = tile_span(nv, start, count)
                 if mmse is not None:
-                    hd2 = 1.0 / nv[span]  # |H|^2 / N0 per symbol
-                    units.append(ReceivedUnit(e.name, "analog", mmse[span].copy(), None, 1.0 / (1.0 + hd2)))
+                    hd2 = 1.0 / nvs  # |H|^2 / N0 per symbol
+                    units.append(ReceivedUnit(e.name, "analog", mmse.reshape(-1)[start:start + count].copy(), None,
+                                              1.0 / (1.0 + hd2)))
                 else:
-                    units.append(ReceivedUnit(e.name, "analog", zf[span].copy(), None, nv[span].copy()))
+                    units.append(ReceivedUnit(e.name, "analog", zf.reshape(-1)[start:start + count].copy(), None,
+                                              nvs))
         return units
+
+
+def _axis_scale(modulation: str) -> float:
+    """Amplitude of the levels +-a of BPSK (1) and QPSK (1/sqrt 2): unit symbol energy shared by
+    the m axes of one bit each (the same float as modulation's constellation scale)."""
+    return 1.0 / np.sqrt(bits_per_symbol(modulation))

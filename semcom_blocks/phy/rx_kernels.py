@@ -1,8 +1,11 @@
-"""Compiled per-burst kernels of the receiver (numba): channel fitting and equalisation.
+"""Compiled per-burst kernels of the receiver (numba): detection, timing, derotation, channel
+fitting, equalisation and the linear LLRs of BPSK/QPSK.
 
 A burst's OFDM symbols are few and small (n_sym x 52 values), so in numpy the receiver's time
 goes into the fixed cost of dozens of small array operations per burst; these kernels do the
-same arithmetic in one call each. The algorithms are documented in receiver.py, which calls them.
+same arithmetic in a handful of calls per burst. The algorithms are documented in receiver.py,
+which calls them. Units: sample indices and lags in samples, carrier offsets in cycles per
+sample, phases in radians, noise variances as complex variances (N0) per subcarrier.
 """
 from __future__ import annotations
 
@@ -11,7 +14,141 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["fit_channel_omp", "equalize"]
+__all__ = ["stf_autocorrelation", "first_plateau", "ltf_search", "derotate_blocks", "ltf_channel",
+           "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span"]
+
+
+@numba.njit(cache=True)
+def stf_autocorrelation(r, L, B):
+    """Normalised autocorrelation at lag L over windows of B blocks of L samples, on the grid of
+    lags d = j L, j = 0 .. nb - B (nb = (len(r) - L) // L blocks with a full lagged partner).
+
+    Per block b: prod_b = sum_{i in block b} conj(r[i]) r[i + L] (complex128) and energy_b =
+    sum |r[i]|^2 (float64). Window sums are direct sums of B block sums (not differences of
+    running sums, which cancel catastrophically on long buffers): corr_j = sum_{b=j}^{j+B-1}
+    prod_b, early_j = sum energy_b over the same blocks, late_j = over blocks j+1 .. j+B;
+    rho_j = min(|corr_j| / sqrt(early_j late_j), 1). Returns (corr, rho); both empty when the
+    buffer holds fewer than B + 3 blocks.
+    """
+    nb = (r.size - L) // L
+    if nb < B + 3:
+        return np.zeros(0, np.complex128), np.zeros(0)
+    prod = np.empty(nb, np.complex128)
+    energy = np.empty(nb + 1)
+    for b in range(nb + 1):
+        e = 0.0
+        for i in range(b * L, b * L + L):
+            v = r[i]
+            e += float(v.real) * float(v.real) + float(v.imag) * float(v.imag)
+        energy[b] = e
+    for b in range(nb):
+        acc_re, acc_im = 0.0, 0.0
+        for i in range(b * L, b * L + L):
+            a, c = r[i], r[i + L]
+            ar, ai, cr, ci = float(a.real), float(a.imag), float(c.real), float(c.imag)
+            acc_re += ar * cr + ai * ci  # conj(a) c
+            acc_im += ar * ci - ai * cr
+        prod[b] = complex(acc_re, acc_im)
+    n_out = nb - B + 1
+    corr = np.empty(n_out, np.complex128)
+    rho = np.empty(n_out)
+    for j in range(n_out):
+        c = 0j
+        early, late = 0.0, 0.0
+        for b in range(j, j + B):
+            c += prod[b]
+            early += energy[b]
+            late += energy[b + 1]
+        corr[j] = c
+        rho[j] = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
+    return corr, rho
+
+
+@numba.njit(cache=True)
+def first_plateau(rho, j_first, threshold):
+    """The first grid index j >= j_first with rho[j], rho[j+1], rho[j+2] all > threshold, or -1."""
+    run = 0
+    for j in range(max(j_first, 0), rho.size):
+        if rho[j] > threshold:
+            run += 1
+            if run == 3:
+                return j - 2
+        else:
+            run = 0
+    return -1
+
+
+@numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+def ltf_search(r, lo, n, cfo, tpl):
+    """Timing of the long training field in r[lo:lo+n] with the carrier offset ``cfo`` (cycles per
+    sample) removed (phase zero at r[lo]).
+
+    xc[l] = |sum_k seg[l+k] conj(tpl[k])| for every lag with a full template (N = len(tpl)),
+    and both[l] = xc[l] + xc[l+N]: the best lag starts the first of two long symbols N apart.
+    Returns (best lag from lo, both[best], energy sum |seg[best .. best+2N)|^2, angle of
+    sum conj(seg[best+k]) seg[best+N+k], radians). n must be >= 2N + 1.
+    """
+    N = tpl.size
+    seg_re = np.empty(n)
+    seg_im = np.empty(n)
+    w = -2.0 * math.pi * cfo
+    for k in range(n):
+        ph = w * k
+        c, s = math.cos(ph), math.sin(ph)
+        v = r[lo + k]
+        vr, vi = float(v.real), float(v.imag)
+        seg_re[k] = vr * c - vi * s
+        seg_im[k] = vr * s + vi * c
+    t_re = np.empty(N)
+    t_im = np.empty(N)
+    for k in range(N):
+        t_re[k] = float(tpl[k].real)
+        t_im[k] = float(tpl[k].imag)
+    n_xc = n - N + 1
+    xc = np.empty(n_xc)
+    for lag in range(n_xc):
+        acc_re, acc_im = 0.0, 0.0
+        for k in range(N):
+            sr, si = seg_re[lag + k], seg_im[lag + k]
+            acc_re += sr * t_re[k] + si * t_im[k]  # seg conj(tpl)
+            acc_im += si * t_re[k] - sr * t_im[k]
+        xc[lag] = math.sqrt(acc_re * acc_re + acc_im * acc_im)
+    best, best_val = 0, -1.0
+    for lag in range(n_xc - N):
+        v = xc[lag] + xc[lag + N]
+        if v > best_val:
+            best, best_val = lag, v
+    energy = 0.0
+    for k in range(best, best + 2 * N):
+        energy += seg_re[k] * seg_re[k] + seg_im[k] * seg_im[k]
+    d_re, d_im = 0.0, 0.0
+    for k in range(N):
+        ar, ai = seg_re[best + k], seg_im[best + k]
+        br, bi = seg_re[best + N + k], seg_im[best + N + k]
+        d_re += ar * br + ai * bi  # conj(a) b
+        d_im += ar * bi - ai * br
+    return best, best_val, energy, math.atan2(d_im, d_re)
+
+
+@numba.njit(cache=True)
+def derotate_blocks(r, i0, n_blocks, stride, skip, size, cfo, t0):
+    """(n_blocks, size) complex128 blocks r[i0 + m stride + skip + j], j < size, with the carrier
+    offset removed: times exp(-2 pi i cfo t), t = t0 + m stride + skip + j the sample's distance
+    from the reference (the burst's first long symbol). The phase is a per-block factor times a
+    per-sample ramp, each from cos/sin (no recurrence, no drift). Ready for np.fft.fft(axis=1)."""
+    w = -2.0 * math.pi * cfo
+    ramp = np.empty(size, np.complex128)
+    for j in range(size):
+        ramp[j] = complex(math.cos(w * j), math.sin(w * j))
+    out = np.empty((n_blocks, size), np.complex128)
+    for m in range(n_blocks):
+        t = t0 + m * stride + skip
+        ph = complex(math.cos(w * t), math.sin(w * t))
+        base = i0 + m * stride + skip
+        for j in range(size):
+            v = r[base + j]
+            out[m, j] = complex(float(v.real), float(v.imag)) * ph * ramp[j]
+    return out
 
 
 @numba.njit(cache=True)
@@ -73,6 +210,37 @@ def fit_channel_omp(h_ls, fmat, gram, floor):
 
 
 @numba.njit(cache=True)
+def ltf_channel(spec, bins, ltf_scale, fmat, gram):
+    """Channel and noise from the two long symbols' spectra ``spec`` (2, fft_len) (CFO removed,
+    FFT order): per used subcarrier u, the looks spec[s, bins[u]] ltf_scale[u] (ltf_scale =
+    rx_scale / transmitted LTF value); h_ls their mean (noise N0/2 per subcarrier); the
+    difference energy sum |look0 - look1|^2 / 2 estimates n_used N0; the channel is fitted by
+    ``fit_channel_omp`` with a tap floor of 10 (N0/2) / n_used, and the fit residual (n_used -
+    taps) N0/2 joins the noise estimate.
+
+    Returns (h_ls (n_used,), fitted h (n_used,), N0 per subcarrier, mean |h|^2).
+    """
+    n_used = bins.size
+    h_ls = np.empty(n_used, np.complex128)
+    diff = 0.0
+    for u in range(n_used):
+        a = spec[0, bins[u]] * ltf_scale[u]
+        b = spec[1, bins[u]] * ltf_scale[u]
+        h_ls[u] = (a + b) / 2
+        d = a - b
+        diff += d.real * d.real + d.imag * d.imag
+    diff /= 2  # E = n_used N0
+    noise = max(diff / n_used, 1e-30) / 2  # of h_ls, per subcarrier
+    h, resid, n_taps = fit_channel_omp(h_ls, fmat, gram, 10 * noise / n_used)
+    dof = n_used + (n_used - n_taps)
+    n0 = max((diff + 2 * resid) / dof, 1e-30)
+    power = 0.0
+    for u in range(n_used):
+        power += h[u].real * h[u].real + h[u].imag * h[u].imag
+    return h_ls, h, n0, power / n_used
+
+
+@numba.njit(cache=True)
 def _track(x, width):
     """A straight line through x plus a centered moving average (up to ``width``) of what the
     line leaves (edges padded with the end values)."""
@@ -105,32 +273,39 @@ def _track(x, width):
 
 
 @numba.njit(cache=True)
-def equalize(y, h, n0, pilot_pos, data_pos, pilot_vals, pilot_k, used_k, m0, prior_num, prior_den, cpe_width):
+def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, first_symbol, pilot_k, used_k, m0,
+             prior_num, prior_den, cpe_width, want_mmse):
     """Pilot phase tracking and zero-forcing equalisation of one run of OFDM symbols.
 
-    y: (n_sym, n_used) FFT values on the used subcarriers; h: (n_used,) channel; n0: noise
-    variance per subcarrier; pilot_vals: (n_sym, n_pilots) transmitted pilots; pilot_k, used_k:
-    subcarrier numbers (float); m0: the first symbol's distance from the long training field's
-    mean FFT window, in symbols; prior_num, prior_den: phase-slope sums of earlier symbols of the
-    burst.
+    spec: (n_sym, fft_len) FFT output of the symbols (CFO removed, FFT order); the used
+    subcarriers are y[i, u] = spec[i, bins[u]] rx_scale. h: (n_used,) channel; n0: noise
+    variance per subcarrier; pilot_table: (period, n_pilots) transmitted pilots of symbol s at
+    row s mod period, the run starting at symbol ``first_symbol``; pilot_k, used_k: subcarrier
+    numbers (float); m0: the first symbol's distance from the long training field's mean FFT
+    window, in symbols; prior_num, prior_den: phase-slope sums of earlier symbols of the burst.
 
     Common phase per symbol: angle of sum_p y_p conj(h_p x_p), unwrapped, then ``_track``.
     Phase slope: rate * m * k with one rate per burst, by weighted least squares over every
     pilot (weights |h_p|^2) of the residual pilot phases.
 
     Returns (zf: (n_sym, n_data) complex64, nv: (n_data,) float32 noise variance n0/|h_d|^2,
-    corr: (n_sym, n_used) complex64 phase correction applied, num, den: updated slope sums).
+    corr: (n_sym, n_used) complex64 phase correction applied, num, den: updated slope sums,
+    mmse: (n_sym, n_data) complex64 y conj(h) / (|h|^2 + n0) of the phase-corrected symbols if
+    ``want_mmse``, else (0, n_data)).
     """
-    n_sym = y.shape[0]
+    n_sym = spec.shape[0]
     n_pil = pilot_pos.size
-    n_used = y.shape[1]
+    n_used = bins.size
     n_data = data_pos.size
+    period = pilot_table.shape[0]
     pil = np.empty((n_sym, n_pil), np.complex128)
     cpe = np.empty(n_sym)
     for i in range(n_sym):
         s = 0j
+        row = (first_symbol + i) % period
         for p in range(n_pil):
-            v = y[i, pilot_pos[p]] * np.conj(h[pilot_pos[p]] * pilot_vals[i, p])
+            u = pilot_pos[p]
+            v = spec[i, bins[u]] * rx_scale * np.conj(h[u] * pilot_table[row, p])
             pil[i, p] = v
             s += v
         cpe[i] = math.atan2(s.imag, s.real)
@@ -165,10 +340,73 @@ def equalize(y, h, n0, pilot_pos, data_pos, pilot_vals, pilot_k, used_k, m0, pri
             corr[i, u] = common * (powers[k] if k >= 0 else np.conj(powers[-k]))
     zf = np.empty((n_sym, n_data), np.complex64)
     nv = np.empty(n_data, np.float32)
+    mmse = np.empty((n_sym if want_mmse else 0, n_data), np.complex64)
     for d in range(n_data):
-        hd = h[data_pos[d]]
-        nv[d] = n0 / max(hd.real * hd.real + hd.imag * hd.imag, 1e-30)
+        u = data_pos[d]
+        hd = h[u]
+        h2 = hd.real * hd.real + hd.imag * hd.imag
+        nv[d] = n0 / max(h2, 1e-30)
         inv = 1.0 / hd if hd != 0 else 0j
+        b = bins[u]
         for i in range(n_sym):
-            zf[i, d] = y[i, data_pos[d]] * corr[i, data_pos[d]] * inv
-    return zf, nv, corr, num, den
+            y = spec[i, b] * rx_scale * corr[i, u]
+            zf[i, d] = y * inv
+            if want_mmse:
+                mmse[i, d] = y * np.conj(hd) / (h2 + n0)
+    return zf, nv, corr, num, den, mmse
+
+
+@numba.njit(cache=True)
+def sig_channel_looks(spec, bins, rx_scale, corr, tx_bits, data_pos, pilot_pos, pilot_table):
+    """Mean over the SIG symbols of y * corr * conj(known) on every used subcarrier: the SIG,
+    once decoded, is n_sym more looks at the channel. spec: (n_sym, fft_len) FFT output (CFO
+    removed); corr: the phase correction the equaliser applied; tx_bits: the decoded coded bits
+    (n_sym n_data, BPSK: bit 0 -> -1, 1 -> +1, in data-subcarrier order); pilot_table rows are
+    symbols 0.. of the SIG (|known| = 1, so conj(known) = 1 / known). Returns (n_used,)."""
+    n_sym = spec.shape[0]
+    n_used = bins.size
+    n_data = data_pos.size
+    acc = np.zeros(n_used, np.complex128)
+    for i in range(n_sym):
+        for d in range(n_data):
+            u = data_pos[d]
+            x = 2.0 * tx_bits[i * n_data + d] - 1.0
+            acc[u] += spec[i, bins[u]] * rx_scale * corr[i, u] * x
+        for p in range(pilot_pos.size):
+            u = pilot_pos[p]
+            acc[u] += spec[i, bins[u]] * rx_scale * corr[i, u] * pilot_table[i % pilot_table.shape[0], p]
+    for u in range(n_used):
+        acc[u] /= n_sym
+    return acc
+
+
+@numba.njit(cache=True)
+def linear_llr(zf, nv, start, count, bits, scale, llr_max, n0_min):
+    """Exact LLRs (float32, ``bits`` per symbol, positive means 0) of BPSK (bits 1) or Gray QPSK
+    (bits 2: real axis first) symbols start .. start+count-1 of the flattened (n_sym, n_data)
+    equaliser output ``zf``, symbol f having noise variance nv[f mod n_data] (floored at n0_min).
+    The LLR of an axis with levels +-scale is -4 scale y / N0 (modulation.demodulate_llr's
+    formula, float32 as there), clipped to +-llr_max."""
+    n_data = zf.shape[1]
+    out = np.empty(count * bits, np.float32)
+    for f in range(start, start + count):
+        i, d = f // n_data, f % n_data
+        gain = (-4.0 * scale) / max(float(nv[d]), n0_min)
+        y = zf[i, d]
+        o = (f - start) * bits
+        v = np.float32(float(y.real) * gain)
+        out[o] = min(max(v, -llr_max), llr_max)
+        if bits == 2:
+            v = np.float32(float(y.imag) * gain)
+            out[o + 1] = min(max(v, -llr_max), llr_max)
+    return out
+
+
+@numba.njit(cache=True)
+def tile_span(nv, start, count):
+    """Per-symbol values nv[f mod len(nv)] of flat symbols start .. start+count-1 (float32)."""
+    n = nv.size
+    out = np.empty(count, np.float32)
+    for f in range(count):
+        out[f] = nv[(start + f) % n]
+    return out

@@ -1,0 +1,84 @@
+"""The receiver's compiled kernels against the plain numpy they replace (same arithmetic)."""
+import numpy as np
+import pytest
+
+from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, whiten
+from semcom_blocks.phy.modulation import LLR_MAX, N0_MIN, demodulate_llr
+from semcom_blocks.phy.ofdm import OfdmParams
+from semcom_blocks.phy.receiver import _Whitener, _axis_scale
+from semcom_blocks.phy.rx_kernels import (derotate_blocks, first_plateau, linear_llr, ltf_search, stf_autocorrelation,
+                                          tile_span)
+
+RNG = np.random.default_rng(0)
+
+
+def cgauss(n, rng=RNG):
+    return ((rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)).astype(np.complex64)
+
+
+@pytest.mark.parametrize("seed", [SIG_WHITENING, TABLE_WHITENING, 1, 127])
+def test_cached_whitening_is_frame_whiten(seed):
+    white = _Whitener(seed)
+    for n in (0, 1, 11, 126, 127, 128, 255, 1000):
+        data = RNG.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert white(data) == whiten(data, seed)
+
+
+def test_stf_autocorrelation_matches_numpy():
+    L, B = 16, 8
+    r = cgauss(5000)
+    r[1000:1160] = np.tile(r[1000:1016], 10)  # a periodic stretch
+    corr, rho = stf_autocorrelation(r, L, B)
+    nb = (r.size - L) // L
+    prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1, dtype=np.complex128)
+    energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1, dtype=np.float64)
+    ones = np.ones(B)
+    ref_corr = np.convolve(prod, ones, "valid")
+    early, late = np.convolve(energy[:nb], ones, "valid"), np.convolve(energy[1:nb + 1], ones, "valid")
+    ref_rho = np.minimum(np.abs(ref_corr) / (np.sqrt(early * late) + 1e-30), 1.0)
+    assert np.allclose(corr, ref_corr, rtol=1e-5, atol=1e-4) and np.allclose(rho, ref_rho, rtol=1e-5, atol=1e-6)
+    j = first_plateau(rho, 0, 0.5)
+    above = rho > 0.5
+    assert j == np.flatnonzero(above[:-2] & above[1:-1] & above[2:])[0]
+    assert first_plateau(rho, 0, 0.999) == -1
+    assert stf_autocorrelation(r[:100], L, B)[1].size == 0  # too short: nothing
+
+
+def test_ltf_search_matches_numpy():
+    p = OfdmParams()
+    N = p.fft_len
+    cfo = 0.003
+    x = np.concatenate([cgauss(300) * 0.1, p.ltf, cgauss(400) * 0.1])
+    r = (x * np.exp(2j * np.pi * cfo * np.arange(x.size))).astype(np.complex64)
+    lo, n = 50, 600
+    best, both, energy, dphi = ltf_search(r, lo, n, cfo * 0.9, p.ltf_symbol.astype(np.complex128))
+    seg = r[lo:lo + n] * np.exp(-2j * np.pi * cfo * 0.9 * np.arange(n))
+    xc = np.abs(np.correlate(seg, p.ltf_symbol, "valid"))
+    ref = xc[:-N] + xc[N:]
+    assert best == int(np.argmax(ref)) == 300 + N // 2 - lo
+    assert both == pytest.approx(ref[best], rel=1e-6)
+    assert energy == pytest.approx(float(np.sum(np.abs(seg[best:best + 2 * N]) ** 2)), rel=1e-6)
+    assert dphi == pytest.approx(float(np.angle(np.vdot(seg[best:best + N], seg[best + N:best + 2 * N]))), abs=1e-6)
+    assert dphi / (2 * np.pi * N) == pytest.approx(cfo * 0.1, abs=1e-6)
+
+
+def test_derotate_blocks():
+    r = cgauss(1000)
+    out = derotate_blocks(r, 100, 5, 80, 16, 64, 0.01, 37)
+    t = 37 + 80 * np.arange(5)[:, None] + 16 + np.arange(64)[None, :]
+    idx = 100 + 80 * np.arange(5)[:, None] + 16 + np.arange(64)[None, :]
+    assert np.allclose(out, r[idx] * np.exp(-2j * np.pi * 0.01 * t), atol=1e-6)
+
+
+@pytest.mark.parametrize("mod", ["bpsk", "qpsk"])
+def test_linear_llr_is_demodulate_llr(mod):
+    n_sym, n_data = 7, 48
+    zf = (cgauss(n_sym * n_data) * 2).reshape(n_sym, n_data)
+    zf[0, 0] = 50  # clipped
+    nv = RNG.uniform(0.01, 2, n_data).astype(np.float32)
+    nv[3] = 0  # floored
+    start, count = 30, 200
+    got = linear_llr(zf, nv, start, count, 1 if mod == "bpsk" else 2, _axis_scale(mod), LLR_MAX, N0_MIN)
+    ref = demodulate_llr(zf.reshape(-1)[start:start + count], mod, tile_span(nv, start, count))
+    assert got.dtype == ref.dtype == np.float32 and np.array_equal(got, ref)
+    assert np.array_equal(tile_span(nv, start, count), nv[(start + np.arange(count)) % n_data])
