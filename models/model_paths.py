@@ -67,6 +67,13 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     # Open-Sora runs from its own repository (a git checkout) and checkpoint folder.
     "opensora-repo": KnownModel("Open-Sora", "git checkout of hpcaitech/Open-Sora (v2.0)"),
     "opensora": KnownModel("Open-Sora-v2", "Open-Sora 2.0 checkpoints (hpcai-tech/Open-Sora-v2)"),
+    # Evaluation metrics (semcom_host.eval, docs/metrics.md). LPIPS and DISTS folders hold
+    # torchvision's backbone file beside the metric's own weights file.
+    "lpips-alex": KnownModel("lpips-alex", "LPIPS v0.1 AlexNet: alexnet-owt-7be5be79.pth + lpips alex.pth"),
+    "lpips-vgg": KnownModel("lpips-vgg", "LPIPS v0.1 VGG16: vgg16-397923af.pth + lpips vgg.pth"),
+    "dists": KnownModel("dists", "DISTS: vgg16-397923af.pth + DISTS_pytorch weights.pt (alpha, beta)"),
+    "clip": KnownModel("clip-vit-base-patch32", "CLIP (transformers CLIPModel) for CLIP scores"),
+    "bertscore": KnownModel("roberta-large", "BERTScore encoder (bert_score's English default, layer 17)"),
 }
 
 
