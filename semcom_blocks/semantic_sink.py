@@ -13,10 +13,13 @@ A worker thread decides when the clip is complete, whichever comes first:
 
 1. ``expected`` transmissions arrived (``expected`` = 0: the count from ``ctx``, if any);
 2. ``done`` arrived on ``in``;
-3. nothing arrived for ``idle_timeout_s`` seconds after at least one transmission or after an
-   upstream block finished (lost bursts make 1. impossible: this ends the clip anyway);
-4. ``timeout_s`` seconds since the flowgraph started;
-5. the flowgraph stops: ``stop()`` waits for the decode at most ``STOP_GRACE_S`` (30 s, or
+3. nothing arrived for ``idle_timeout_s`` seconds after at least one transmission or (without
+   ``upstream_blocks``) after an upstream block finished (lost bursts make 1. impossible: this
+   ends the clip anyway);
+4. ``upstream_blocks`` > 0 upstream blocks have finished (in the loopback: the source and OFDM
+   Burst RX; once the receiver has finished nothing more can arrive), whatever arrived;
+5. ``timeout_s`` seconds since the flowgraph started;
+6. the flowgraph stops: ``stop()`` waits for the decode at most ``STOP_GRACE_S`` (30 s, or
    ``timeout_s`` if shorter), then cancels it and reports an error.
 
 It then asks the semantic service to decode (scheme, the received messages in arrival order,
@@ -92,9 +95,13 @@ class semantic_sink(gr.basic_block):
     params: scheme parameters (JSON object). expected: transmissions in the clip (0 = from
     ctx, or unknown). idle_timeout_s, timeout_s: completion rules (s). fps: output frame rate
     (0 = the service's). max_received, max_bytes: bounds on what is kept (more is dropped and
-    counted). finish: end the flowgraph after writing the video.
+    counted). finish: end the flowgraph after writing the video. upstream_blocks: see rule 4
+    (0 = not used).
     """
 
+    #: after the last upstream "done", how long rule 4 waits for PDUs still queued on ``in`` (GNU
+    #: Radio may hand a block its system message before earlier messages on another port) (s)
+    UPSTREAM_GRACE_S = 0.25
     #: longest wait in stop() for a decode still running when the flowgraph is stopped (s)
     STOP_GRACE_S = 30.0
     COUNTERS = ("received", "malformed", "dropped", "late", "ctx_received", "ctx_malformed", "upstream_done",
@@ -103,10 +110,14 @@ class semantic_sink(gr.basic_block):
     def __init__(self, address: str = "tcp://127.0.0.1:5560", scheme: str = "raw-analog",
                  output_path: str = "semantic_rx.mp4", params="", report_path: str = "", keys_dir: str = "",
                  expected: int = 0, idle_timeout_s: float = 2.0, timeout_s: float = 600.0, heartbeat_s: float = 1.0,
-                 fps: float = 0.0, max_received: int = 65536, max_bytes: int = 256 << 20, finish: bool = True):
+                 fps: float = 0.0, max_received: int = 65536, max_bytes: int = 256 << 20, finish: bool = True,
+                 upstream_blocks: int = 0):
         gr.basic_block.__init__(self, name="semantic_sink", in_sig=None, out_sig=None)
         if not output_path:
             raise ValueError("output_path is required")
+        if upstream_blocks < 0:
+            raise ValueError("upstream_blocks must be >= 0")
+        self.upstream_blocks = int(upstream_blocks)
         if expected < 0 or idle_timeout_s <= 0 or timeout_s <= 0 or heartbeat_s <= 0 or fps < 0 \
                 or max_received < 1 or max_bytes < 1:
             raise ValueError("need expected >= 0, idle_timeout_s, timeout_s, heartbeat_s > 0, fps >= 0, "
@@ -219,7 +230,12 @@ class semantic_sink(gr.basic_block):
                 return "complete"
             if self._done_in:
                 return "done"
-            active = n > 0 or self._stats["upstream_done"] > 0
+            if (self.upstream_blocks and self._stats["upstream_done"] >= self.upstream_blocks
+                    and now - self._last_activity >= self.UPSTREAM_GRACE_S):
+                return "upstream_done"
+            # with upstream_blocks the upstream "done"s end the clip (rule 4): the idle timer then
+            # waits for a first arrival, so that a slow start (model loading, JIT compiling) is not a loss
+            active = n > 0 or (self._stats["upstream_done"] > 0 and not self.upstream_blocks)
             if active and self._last_activity is not None and now - self._last_activity >= self.idle_timeout:
                 return "idle"
         if now - t_start >= self.timeout:

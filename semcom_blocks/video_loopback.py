@@ -32,14 +32,15 @@ class video_loopback(gr.top_block):
     for. video_path, max_frames, height, width: the clip (0 = all frames / native size).
     channel: keyword arguments of :class:`semcom_channel` (snr_db in dB Es/N0, profile, cfo,
     ...). output_path, report_path: the sink's outputs. gap_samples, gap_jitter: silence between
-    bursts (samples; jitter makes arrival times random). idle_timeout_s: the sink decodes this
-    long after the last arrival when bursts were lost. timeout_s: limit on encode and decode.
+    bursts (samples; jitter makes arrival times random). The sink decodes when every transmission
+    arrived, else once the source and the receiver have finished (bursts were lost), else
+    ``idle_timeout_s`` after the last arrival. timeout_s: limit on encode and decode.
     """
 
     def __init__(self, address: str, scheme: str, video_path: str, output_path: str, *, params=None,
                  max_frames: int = 0, height: int = 0, width: int = 0, channel: dict | None = None,
                  report_path: str = "", gap_samples: int = 400, gap_jitter: int = 400, seed: int = 1,
-                 idle_timeout_s: float = 0.5, timeout_s: float = 600.0):
+                 idle_timeout_s: float = 5.0, timeout_s: float = 600.0):
         gr.top_block.__init__(self, "video_loopback", catch_exceptions=True)
         params_json = params if isinstance(params, str) else json.dumps(params or {})
         self.source = semantic_source(address=address, scheme=scheme, video_path=str(video_path), params=params_json,
@@ -48,7 +49,8 @@ class video_loopback(gr.top_block):
         self.channel = semcom_channel(**{"seed": seed, **(channel or {})})
         self.rx = ofdm_burst_rx()
         self.sink = semantic_sink(address=address, scheme=scheme, output_path=str(output_path),
-                                  report_path=str(report_path), idle_timeout_s=idle_timeout_s, timeout_s=timeout_s)
+                                  report_path=str(report_path), idle_timeout_s=idle_timeout_s, timeout_s=timeout_s,
+                                  upstream_blocks=2)
         self.received = blocks.message_debug()
         self.msg_connect(self.source, "out", self.tx, "in")
         self.connect(self.tx, self.channel, self.rx)
