@@ -254,8 +254,8 @@ class BurstReceiver:
             raise _NeedMore  # the header is kept: the burst is not analysed twice
         self._pending = None
         # unit table and payload, equalised together
-        zf, nv, _, _, _, mmse = self._equalize(self._spectra(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h, hdr.n0,
-                                               fmt.n_sig, hdr.slope_fit, self.equalizer == "mmse")
+        zf, nv, _, _, _, _, mmse = self._equalize(self._spectra(hdr, fmt.n_sig, hdr.n_tab + hdr.n_pay), hdr.h,
+                                                  hdr.n0, fmt.n_sig, hdr.slope_fit, self.equalizer == "mmse")
         n_tab_data = hdr.n_tab * p.n_data
         table = fmt.table_coder.decode_llr(self._llr(zf, nv, 0, n_tab_data, fmt.table_coder.modulation),
                                            hdr.table_len)
@@ -302,7 +302,7 @@ class BurstReceiver:
 
         # SIG
         spec = self._spectra(hdr, 0, fmt.n_sig)
-        zf, nv, corr, num, den, _ = self._equalize(spec, h, hdr.n0, 0, None, False)
+        zf, nv, cpe, rate, num, den, _ = self._equalize(spec, h, hdr.n0, 0, None, False)
         hdr.slope_fit = (num, den)
         n_sig_data = fmt.n_sig * p.n_data
         bits, _, _, sig_tx = fmt.sig_layout.decode(self._llr(zf, nv, 0, n_sig_data, "bpsk"), return_tx_bits=True)
@@ -315,8 +315,8 @@ class BurstReceiver:
             raise _Skip("sig_failures")
         # Data-aided refinement: the SIG symbols are now known, so the n_sig symbols (phase
         # corrected as when they were equalised) give n_sig more looks at the channel.
-        sig_ls = sig_channel_looks(spec, self._used_bins, self._rx_scale, corr, sig_tx, self._data_pos,
-                                   self._pilot_pos, self._pilot_table)
+        sig_ls = sig_channel_looks(spec, self._used_bins, self._rx_scale, cpe, rate, self._ltf_lag, self._used_k,
+                                   sig_tx, self._data_pos, self._pilot_pos, self._pilot_table)
         looks = 2 + fmt.n_sig
         h_ls = (2 * h_ls + fmt.n_sig * sig_ls) / looks
         hdr.h, _, _ = self._fit_channel(h_ls, hdr.n0 / looks)
@@ -350,8 +350,9 @@ class BurstReceiver:
 
         Returns (zero-forcing data symbols (n_sym, n_data) complex64, their noise variances
         (n_data,) float32, one per data subcarrier, the same for every symbol, the phase
-        correction applied (n_sym, n_used), the updated phase-slope sums (num, den), and the MMSE
-        data symbols (n_sym, n_data), empty unless ``want_mmse``).
+        correction applied as common phases (n_sym,) and slope rate (radians per symbol and
+        subcarrier), the updated phase-slope sums num, den, and the MMSE data symbols (n_sym,
+        n_data), empty unless ``want_mmse``).
 
         Common phase: the pilots combined with the channel as weights, per symbol, then a line
         plus a moving average of 9 symbols. Phase slope across subcarriers (a sampling offset

@@ -36,19 +36,20 @@ def stf_autocorrelation(r, L, B):
     prod = np.empty(nb, np.complex128)
     energy = np.empty(nb + 1)
     for b in range(nb + 1):
-        e = 0.0
+        e, acc_re, acc_im = 0.0, 0.0, 0.0
+        lagged = b < nb
         for i in range(b * L, b * L + L):
-            v = r[i]
-            e += float(v.real) * float(v.real) + float(v.imag) * float(v.imag)
+            a = r[i]
+            ar, ai = float(a.real), float(a.imag)
+            e += ar * ar + ai * ai
+            if lagged:
+                c = r[i + L]
+                cr, ci = float(c.real), float(c.imag)
+                acc_re += ar * cr + ai * ci  # conj(a) c
+                acc_im += ar * ci - ai * cr
         energy[b] = e
-    for b in range(nb):
-        acc_re, acc_im = 0.0, 0.0
-        for i in range(b * L, b * L + L):
-            a, c = r[i], r[i + L]
-            ar, ai, cr, ci = float(a.real), float(a.imag), float(c.real), float(c.imag)
-            acc_re += ar * cr + ai * ci  # conj(a) c
-            acc_im += ar * ci - ai * cr
-        prod[b] = complex(acc_re, acc_im)
+        if lagged:
+            prod[b] = complex(acc_re, acc_im)
     n_out = nb - B + 1
     corr = np.empty(n_out, np.complex128)
     rho = np.empty(n_out)
@@ -273,6 +274,20 @@ def _track(x, width):
 
 
 @numba.njit(cache=True)
+def _phase_row(cpe_i, rate, m, used_k, k_max, powers, row):
+    """row[u] = exp(-j (cpe_i + rate m k_u)): the phase correction of one symbol on every used
+    subcarrier, the slope term exp(-j rate m k) by recurrence over k = 0..k_max."""
+    step = complex(math.cos(rate * m), -math.sin(rate * m))
+    powers[0] = 1.0
+    for k in range(1, k_max + 1):
+        powers[k] = powers[k - 1] * step
+    common = complex(math.cos(cpe_i), -math.sin(cpe_i))
+    for u in range(used_k.size):
+        k = int(used_k[u])
+        row[u] = common * (powers[k] if k >= 0 else np.conj(powers[-k]))
+
+
+@numba.njit(cache=True)
 def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, first_symbol, pilot_k, used_k, m0,
              prior_num, prior_den, cpe_width, want_mmse):
     """Pilot phase tracking and zero-forcing equalisation of one run of OFDM symbols.
@@ -286,12 +301,13 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
 
     Common phase per symbol: angle of sum_p y_p conj(h_p x_p), unwrapped, then ``_track``.
     Phase slope: rate * m * k with one rate per burst, by weighted least squares over every
-    pilot (weights |h_p|^2) of the residual pilot phases.
+    pilot (weights |h_p|^2) of the residual pilot phases. The correction applied to symbol i on
+    subcarrier k is exp(-j (cpe[i] + rate (m0 + i) k)).
 
     Returns (zf: (n_sym, n_data) complex64, nv: (n_data,) float32 noise variance n0/|h_d|^2,
-    corr: (n_sym, n_used) complex64 phase correction applied, num, den: updated slope sums,
-    mmse: (n_sym, n_data) complex64 y conj(h) / (|h|^2 + n0) of the phase-corrected symbols if
-    ``want_mmse``, else (0, n_data)).
+    cpe: (n_sym,) common phases (radians), rate (radians per symbol per subcarrier), num, den:
+    updated slope sums, mmse: (n_sym, n_data) complex64 y conj(h) / (|h|^2 + n0) of the
+    phase-corrected symbols if ``want_mmse``, else (0, n_data)).
     """
     n_sym = spec.shape[0]
     n_pil = pilot_pos.size
@@ -323,58 +339,62 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
             num += m * math.atan2(v.imag, v.real) * wk
             den += m * m * wk * pilot_k[p]
     rate = num / den if den > 0 else 0.0
-    corr = np.empty((n_sym, n_used), np.complex64)
     k_max = 0
     for u in range(n_used):
         k_max = max(k_max, abs(int(used_k[u])))
-    powers = np.empty(k_max + 1, np.complex128)  # exp(-j rate m k), k = 0..k_max, by recurrence
-    for i in range(n_sym):
-        m = m0 + i
-        step = complex(math.cos(rate * m), -math.sin(rate * m))
-        powers[0] = 1.0
-        for k in range(1, k_max + 1):
-            powers[k] = powers[k - 1] * step
-        common = complex(math.cos(cpe[i]), -math.sin(cpe[i]))
-        for u in range(n_used):
-            k = int(used_k[u])
-            corr[i, u] = common * (powers[k] if k >= 0 else np.conj(powers[-k]))
-    zf = np.empty((n_sym, n_data), np.complex64)
+    powers = np.empty(k_max + 1, np.complex128)
+    rot = np.empty(n_used, np.complex128)
+    # per data subcarrier: FFT bin, rx_scale / h (zero-forcing), rx_scale conj(h) / (|h|^2 + n0) (MMSE)
+    dbin = np.empty(n_data, np.int64)
+    g_zf = np.empty(n_data, np.complex128)
+    g_mmse = np.empty(n_data, np.complex128)
     nv = np.empty(n_data, np.float32)
-    mmse = np.empty((n_sym if want_mmse else 0, n_data), np.complex64)
     for d in range(n_data):
         u = data_pos[d]
         hd = h[u]
         h2 = hd.real * hd.real + hd.imag * hd.imag
         nv[d] = n0 / max(h2, 1e-30)
-        inv = 1.0 / hd if hd != 0 else 0j
-        b = bins[u]
-        for i in range(n_sym):
-            y = spec[i, b] * rx_scale * corr[i, u]
-            zf[i, d] = y * inv
+        dbin[d] = bins[u]
+        g_zf[d] = rx_scale / hd if hd != 0 else 0j
+        g_mmse[d] = rx_scale * np.conj(hd) / (h2 + n0)
+    zf = np.empty((n_sym, n_data), np.complex64)
+    mmse = np.empty((n_sym if want_mmse else 0, n_data), np.complex64)
+    for i in range(n_sym):
+        _phase_row(cpe[i], rate, m0 + i, used_k, k_max, powers, rot)
+        for d in range(n_data):
+            y = spec[i, dbin[d]] * rot[data_pos[d]]
+            zf[i, d] = y * g_zf[d]
             if want_mmse:
-                mmse[i, d] = y * np.conj(hd) / (h2 + n0)
-    return zf, nv, corr, num, den, mmse
+                mmse[i, d] = y * g_mmse[d]
+    return zf, nv, cpe, rate, num, den, mmse
 
 
 @numba.njit(cache=True)
-def sig_channel_looks(spec, bins, rx_scale, corr, tx_bits, data_pos, pilot_pos, pilot_table):
+def sig_channel_looks(spec, bins, rx_scale, cpe, rate, m0, used_k, tx_bits, data_pos, pilot_pos, pilot_table):
     """Mean over the SIG symbols of y * corr * conj(known) on every used subcarrier: the SIG,
     once decoded, is n_sym more looks at the channel. spec: (n_sym, fft_len) FFT output (CFO
-    removed); corr: the phase correction the equaliser applied; tx_bits: the decoded coded bits
-    (n_sym n_data, BPSK: bit 0 -> -1, 1 -> +1, in data-subcarrier order); pilot_table rows are
-    symbols 0.. of the SIG (|known| = 1, so conj(known) = 1 / known). Returns (n_used,)."""
+    removed); corr = exp(-j (cpe[i] + rate (m0 + i) k)), the phase correction the equaliser
+    applied (its cpe and rate); tx_bits: the decoded coded bits (n_sym n_data, BPSK: bit 0 -> -1,
+    1 -> +1, in data-subcarrier order); pilot_table rows are symbols 0.. of the SIG (|known| = 1,
+    so conj(known) = 1 / known). Returns (n_used,) complex128."""
     n_sym = spec.shape[0]
     n_used = bins.size
     n_data = data_pos.size
+    k_max = 0
+    for u in range(n_used):
+        k_max = max(k_max, abs(int(used_k[u])))
+    powers = np.empty(k_max + 1, np.complex128)
+    rot = np.empty(n_used, np.complex128)
     acc = np.zeros(n_used, np.complex128)
     for i in range(n_sym):
+        _phase_row(cpe[i], rate, m0 + i, used_k, k_max, powers, rot)
         for d in range(n_data):
             u = data_pos[d]
             x = 2.0 * tx_bits[i * n_data + d] - 1.0
-            acc[u] += spec[i, bins[u]] * rx_scale * corr[i, u] * x
+            acc[u] += spec[i, bins[u]] * rx_scale * rot[u] * x
         for p in range(pilot_pos.size):
             u = pilot_pos[p]
-            acc[u] += spec[i, bins[u]] * rx_scale * corr[i, u] * pilot_table[i % pilot_table.shape[0], p]
+            acc[u] += spec[i, bins[u]] * rx_scale * rot[u] * pilot_table[i % pilot_table.shape[0], p]
     for u in range(n_used):
         acc[u] /= n_sym
     return acc
