@@ -26,16 +26,21 @@ from .phy.wire import pack_received
 __all__ = ["ofdm_burst_rx", "frame_meta"]
 
 _OUT = pmt.intern("out")
+_KEYS = {k: pmt.intern(k) for k in ("seq", "frame_type", "snr_est_db", "cfo", "start", "crc_ok", "n_units")}
 
 
 def frame_meta(frame: ReceivedFrame) -> "pmt.pmt_t":
-    """The PDU metadata dict of a received frame."""
+    """The PDU metadata dict of a received frame (keys interned once, values built by their
+    typed constructors: pmt.to_pmt's type dispatch in Python costs more than the dict)."""
+    k, add = _KEYS, pmt.dict_add
     meta = pmt.make_dict()
-    for key, value in (("seq", frame.seq), ("frame_type", frame.frame_type), ("snr_est_db", frame.snr_est_db),
-                       ("cfo", frame.cfo), ("start", frame.start), ("crc_ok", frame.crc_ok),
-                       ("n_units", len(frame.units))):
-        meta = pmt.dict_add(meta, pmt.intern(key), pmt.to_pmt(value))
-    return meta
+    meta = add(meta, k["seq"], pmt.from_long(int(frame.seq)))
+    meta = add(meta, k["frame_type"], pmt.from_long(int(frame.frame_type)))
+    meta = add(meta, k["snr_est_db"], pmt.from_double(float(frame.snr_est_db)))
+    meta = add(meta, k["cfo"], pmt.from_double(float(frame.cfo)))
+    meta = add(meta, k["start"], pmt.from_long(int(frame.start)))
+    meta = add(meta, k["crc_ok"], pmt.from_bool(bool(frame.crc_ok)))
+    return add(meta, k["n_units"], pmt.from_long(len(frame.units)))
 
 
 class ofdm_burst_rx(gr.sync_block):

@@ -22,9 +22,13 @@ _TYPES = {0x00: np.dtype("u1"), 0x0A: np.dtype(">c8"), 0x08: np.dtype(">f4"), 0x
 _CODES = {np.dtype("u1"): 0x00, np.dtype("c8"): 0x0A}
 
 
+def _header(code: int, n: int) -> bytes:
+    return bytes([_UNIFORM, code]) + n.to_bytes(4, "big") + b"\x00"  # no padding
+
+
 def _uniform_vector(a: np.ndarray) -> "pmt.pmt_t":
-    header = bytes([_UNIFORM, _CODES[a.dtype]]) + a.size.to_bytes(4, "big") + b"\x00"  # no padding
-    return pmt.deserialize_str(header + a.astype(a.dtype.newbyteorder(">"), copy=False).tobytes())
+    big_endian = a.astype(a.dtype.newbyteorder(">"), copy=False)
+    return pmt.deserialize_str(_header(_CODES[a.dtype], a.size) + big_endian.tobytes())
 
 
 def vector_to_numpy(vec) -> np.ndarray:
@@ -46,8 +50,8 @@ class MalformedPdu(ValueError):
 
 def u8vector(data) -> "pmt.pmt_t":
     """PMT u8vector from a whole uint8 array (bytes-like or numpy)."""
-    if isinstance(data, (bytes, bytearray)):
-        data = np.frombuffer(data, np.uint8)
+    if isinstance(data, (bytes, bytearray)):  # bytes need no conversion: one copy fewer
+        return pmt.deserialize_str(_header(_CODES[np.dtype("u1")], len(data)) + data)
     return _uniform_vector(np.ascontiguousarray(data, np.uint8).reshape(-1))
 
 
