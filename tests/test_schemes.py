@@ -53,6 +53,10 @@ def scheme_params(name: str) -> dict:
 def test_every_builtin_scheme_is_registered():
     load_builtin_schemes()
     assert set(SCHEMES) | {"lgvsc-skem", "raw-analog"} <= set(scheme_names())
+    from semcom_models.decoders.registry import build_decoder, capabilities, decoder_names
+
+    assert {"interpolating", "repetition"} <= set(decoder_names())     # weight-free receivers by name
+    assert build_decoder("repetition").name == "repetition" and capabilities("interpolating")
 
 
 @pytest.mark.gnuradio

@@ -69,8 +69,6 @@ def reconstruct(cond: Conditioning, params: dict, preferences: tuple[str, ...] =
     """
     import time
 
-    from semcom_models.decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
-
     choice = str(params.get("decoder", "auto") or "auto")
     path = str(params.get("decoder_path", "") or "")
     cond.seed = int(params.get("seed", cond.seed))
@@ -93,11 +91,8 @@ def reconstruct(cond: Conditioning, params: dict, preferences: tuple[str, ...] =
     if choice in ("interpolating", "repetition"):
         if not cond.keyframes:
             raise ValueError(f"decoder {choice} needs at least one frame, and none arrived")
-        dec = InterpolatingDecoder() if choice == "interpolating" else FrameRepetitionDecoder()
         if choice == "repetition":
             cond.motion = None
-        out: DecodedVideo = dec.decode(cond)
-        return out.frames, choice, time.perf_counter() - t0
     dec = _build(choice, path)
     caps = dec.capabilities
     usable = ((cond.caption and Capability.TEXT in caps) or (cond.keyframes and caps & (
@@ -105,5 +100,5 @@ def reconstruct(cond: Conditioning, params: dict, preferences: tuple[str, ...] =
         (cond.sketches and Capability.SKETCHES in caps))
     if not usable:
         raise ValueError(f"decoder {choice} ({caps}) cannot use what arrived")
-    out = dec.decode(cond)
+    out: DecodedVideo = dec.decode(cond)
     return out.frames, choice, time.perf_counter() - t0

@@ -18,6 +18,7 @@ from typing import Any
 
 from semcom_models.decoders.base import Capability, VideoDecoder
 from semcom_models.decoders.cogvideox import CogVideoXDecoder, CogVideoXImageToVideoDecoder
+from semcom_models.decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
 from semcom_models.decoders.ltx import LTXVideoDecoder
 from semcom_models.decoders.opensora import OpenSoraDecoder
 from semcom_models.decoders.sd35_controlnet import SD35ControlNetImageGenerator, SketchThenAnimateDecoder
@@ -27,6 +28,9 @@ from semcom_models.decoders.wan import WanFirstLastDecoder, WanImageToVideoDecod
 SKETCH_PREFIX = "sketch+"
 
 _REGISTRY: dict[str, type[VideoDecoder]] = {
+    # weight-free: optical-flow interpolation between keyframes, and its frame-repetition baseline
+    "interpolating": InterpolatingDecoder,
+    "repetition": FrameRepetitionDecoder,
     "ltx-video": LTXVideoDecoder,
     "wan2.1-i2v": WanImageToVideoDecoder,
     "wan2.1-flf2v": WanFirstLastDecoder,
