@@ -440,6 +440,9 @@ def _add_serve(sub) -> None:
 
 
 def main(argv=None) -> int:
+    # GNU Radio logs to stdout by default (Debian's gnuradio-runtime.conf); stdout is for results
+    # (tables, --json), so block logs go to stderr unless the user configured otherwise.
+    os.environ.setdefault("GR_CONF_LOG_LOG_FILE", "stderr")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

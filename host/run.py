@@ -4,8 +4,9 @@ What happens (``run_video``):
 
 1. ``read``: the clip is read as the service will read it (first ``frames`` frames, resized to
    ``size`` x ``size``): the reference for the metrics.
-2. The semantic service starts in this process on a free loopback port (or ``address`` names a
-   running one, e.g. on a GPU host), with every built-in scheme.
+2. ``load_models``: the semantic service starts in this process on a free loopback port, with
+   every built-in scheme, its codecs loaded first (or ``address`` names a running one, e.g. on a
+   GPU host).
 3. ``flowgraph``: semcom_blocks.video_loopback (flowgraphs/video_loopback.grc): Semantic Source ->
    OFDM Burst TX -> SemCom Channel (``channel`` scenario at ``snr_db``, Es/N0 per data
    subcarrier in dB) -> OFDM Burst RX -> Semantic Sink. The service's stage timings of the
@@ -182,6 +183,12 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     say(f"{scheme}: {reference.shape[0]} frames {reference.shape[2]}x{reference.shape[1]} of {video.name}, "
         f"{channel} at {snr_db:g} dB ({via})")
 
+    t0 = time.perf_counter()
+    from semcom_host.schemes.common import warm_up
+
+    if address is None:   # the service runs in this process: load its models before the clock starts
+        warm_up()
+    stages["load_models"] = time.perf_counter() - t0
     if via == "engine":
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_engine(
             spec, reference, fps, p, channel, snr_db, cfo, seed)

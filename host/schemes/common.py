@@ -29,7 +29,7 @@ from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_tabl
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
            "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up",
            "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -252,6 +252,19 @@ def msvq_model(name: str = "msvq_g8_l16"):
 
         _MODELS[key] = load_msvq(name)
     return _MODELS[key]
+
+
+def warm_up() -> None:
+    """Import the extraction/reconstruction modules and load the shipped codecs once, so that a
+    service's first request does not pay for them (``semcom run`` times this as ``load_models``)."""
+    import semcom_models.decoders.interpolating  # noqa: F401  (optical flow, OpenCV)
+    import semcom_models.keyframes  # noqa: F401
+    import semcom_models.motion  # noqa: F401
+    import semcom_models.sketch  # noqa: F401
+
+    for name in ("djscc_first_frame", "djscc_sketch", "djscc_rgb"):
+        djscc_model(name)
+    msvq_model()
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
