@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
+from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, whiten
 from semcom_blocks.phy.modulation import LLR_MAX, N0_MIN, demodulate_llr
 from semcom_blocks.phy.ofdm import OfdmParams
-from semcom_blocks.phy.receiver import _Whitener, _axis_scale
-from semcom_blocks.phy.rx_kernels import (derotate_blocks, first_plateau, linear_llr, ltf_search, stf_autocorrelation,
+from semcom_blocks.phy.receiver import _Whitener, _axis_scale, decode_payload
+from semcom_blocks.phy.rx_kernels import (append_clean, derotate_blocks, first_plateau, linear_llr, ltf_search, stf_autocorrelation,
                                           tile_span)
 
 RNG = np.random.default_rng(0)
@@ -82,3 +83,51 @@ def test_linear_llr_is_demodulate_llr(mod):
     ref = demodulate_llr(zf.reshape(-1)[start:start + count], mod, tile_span(nv, start, count))
     assert got.dtype == ref.dtype == np.float32 and np.array_equal(got, ref)
     assert np.array_equal(tile_span(nv, start, count), nv[(start + np.arange(count)) % n_data])
+
+
+def test_append_clean_zeroes_and_counts_non_finite():
+    head = cgauss(5)
+    x = cgauss(20)
+    x[[3, 7, 8]] = [np.nan, np.inf, complex(1, -np.inf)]
+    out, bad = append_clean(head, x)
+    assert bad == 3 and out.dtype == np.complex64
+    assert np.array_equal(out[:5], head) and np.all(out[5:][[3, 7, 8]] == 0)
+    keep = np.setdiff1d(np.arange(20), [3, 7, 8])
+    assert np.array_equal(out[5:][keep], x[keep])
+    out, bad = append_clean(np.zeros(0, np.complex64), x[:0])
+    assert out.size == 0 and bad == 0
+
+
+@pytest.mark.parametrize("coder", [PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32"),
+                                   PayloadCoder("ldpc", 1296, "3/4", "16qam", "crc24a"),
+                                   PayloadCoder("ldpc", 1944, "5/6", "64qam", "crc16"),
+                                   PayloadCoder("ldpc", 648, "2/3", "bpsk", None),
+                                   PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32", decoder="spa", max_iter=20),
+                                   PayloadCoder("turbo", modulation="qpsk", crc="crc24a"),
+                                   PayloadCoder("none", modulation="qpsk", crc="crc16")])
+def test_decode_payload_is_decode_llr(coder):
+    """The syndrome shortcut changes nothing: clean, noisy and undecodable LLRs alike."""
+    rng = np.random.default_rng(1)
+    for nbytes in (0, 1, 40, 200):
+        bits = coder.encode_bits(rng.integers(0, 256, nbytes, dtype=np.uint8).tobytes())
+        for sigma in (0.0, 0.5, 0.9, 1.5):
+            llr = ((1 - 2.0 * bits) * 2 + sigma * 2 * rng.standard_normal(bits.size)).astype(np.float32)
+            llr = np.concatenate([llr, np.ones(5, np.float32)])  # trailing padding LLRs are ignored
+            ref = coder.decode_llr(llr, nbytes)
+            assert decode_payload(coder, llr, nbytes) == (ref.data, ref.crc_ok)
+
+
+def test_decode_payload_uses_the_decoder_only_where_needed(monkeypatch):
+    from semcom_blocks.phy import ldpc
+
+    coder = PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32")
+    bits = coder.encode_bits(bytes(range(96)))  # 3 codewords
+    llr = (1 - 2.0 * bits) * 4
+    calls = []
+    real = ldpc.LdpcCode.decode
+    monkeypatch.setattr(ldpc.LdpcCode, "decode", lambda self, x, **kw: calls.append(len(x)) or real(self, x, **kw))
+    assert decode_payload(coder, llr, 96) == (bytes(range(96)), True) and calls == []
+    llr[5] *= -1  # one wrong bit in the first codeword
+    assert decode_payload(coder, llr, 96) == (bytes(range(96)), True) and calls == [1]
+    with pytest.raises(ValueError):
+        decode_payload(coder, np.full(bits.size, np.nan), 96)

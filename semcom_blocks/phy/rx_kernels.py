@@ -14,8 +14,9 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["stf_autocorrelation", "first_plateau", "ltf_search", "derotate_blocks", "ltf_channel",
-           "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span"]
+__all__ = ["append_clean", "stf_autocorrelation", "first_plateau", "ltf_search", "derotate_blocks", "ltf_channel",
+           "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span",
+           "hard_syndrome"]
 
 
 @numba.njit(cache=True)
@@ -141,15 +142,35 @@ def derotate_blocks(r, i0, n_blocks, stride, skip, size, cfo, t0):
     ramp = np.empty(size, np.complex128)
     for j in range(size):
         ramp[j] = complex(math.cos(w * j), math.sin(w * j))
+    row = np.empty(size, np.complex128)
     out = np.empty((n_blocks, size), np.complex128)
     for m in range(n_blocks):
         t = t0 + m * stride + skip
         ph = complex(math.cos(w * t), math.sin(w * t))
+        for j in range(size):
+            row[j] = ph * ramp[j]
         base = i0 + m * stride + skip
         for j in range(size):
             v = r[base + j]
-            out[m, j] = complex(float(v.real), float(v.imag)) * ph * ramp[j]
+            out[m, j] = complex(float(v.real), float(v.imag)) * row[j]
     return out
+
+
+@numba.njit(cache=True)
+def append_clean(head, x):
+    """head followed by x (complex64), with every non-finite sample of x replaced by 0, in one
+    pass; returns (the new buffer, how many samples were replaced)."""
+    out = np.empty(head.size + x.size, np.complex64)
+    out[:head.size] = head
+    bad = 0
+    for i in range(x.size):
+        v = x[i]
+        if math.isfinite(v.real) and math.isfinite(v.imag):
+            out[head.size + i] = v
+        else:
+            out[head.size + i] = 0
+            bad += 1
+    return out, bad
 
 
 @numba.njit(cache=True)
@@ -274,17 +295,18 @@ def _track(x, width):
 
 
 @numba.njit(cache=True)
-def _phase_row(cpe_i, rate, m, used_k, k_max, powers, row):
-    """row[u] = exp(-j (cpe_i + rate m k_u)): the phase correction of one symbol on every used
-    subcarrier, the slope term exp(-j rate m k) by recurrence over k = 0..k_max."""
-    step = complex(math.cos(rate * m), -math.sin(rate * m))
-    powers[0] = 1.0
-    for k in range(1, k_max + 1):
-        powers[k] = powers[k - 1] * step
-    common = complex(math.cos(cpe_i), -math.sin(cpe_i))
-    for u in range(used_k.size):
-        k = int(used_k[u])
-        row[u] = common * (powers[k] if k >= 0 else np.conj(powers[-k]))
+def _slope_phasors(rate, m0, used_k):
+    """(start, step) for the slope term of the phase correction, exp(-j rate m k_u) per used
+    subcarrier: its value at symbol distance m0 and its factor from one symbol to the next (the
+    rows then follow by one complex product per subcarrier, no sin/cos per symbol)."""
+    n_used = used_k.size
+    start = np.empty(n_used, np.complex128)
+    step = np.empty(n_used, np.complex128)
+    for u in range(n_used):
+        a = rate * used_k[u]
+        start[u] = complex(math.cos(a * m0), -math.sin(a * m0))
+        step[u] = complex(math.cos(a), -math.sin(a))
+    return start, step
 
 
 @numba.njit(cache=True)
@@ -330,20 +352,19 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
         cpe[i] -= 2 * math.pi * round(d / (2 * math.pi))
     cpe = _track(cpe, cpe_width)
     num, den = prior_num, prior_den
+    derot = np.empty(n_sym, np.complex128)  # exp(-j cpe)
+    for i in range(n_sym):
+        derot[i] = complex(math.cos(cpe[i]), -math.sin(cpe[i]))
     for p in range(n_pil):
         hp = h[pilot_pos[p]]
         wk = (hp.real * hp.real + hp.imag * hp.imag) * pilot_k[p]
         for i in range(n_sym):
             m = m0 + i
-            v = pil[i, p] * complex(math.cos(cpe[i]), -math.sin(cpe[i]))
+            v = pil[i, p] * derot[i]
             num += m * math.atan2(v.imag, v.real) * wk
             den += m * m * wk * pilot_k[p]
     rate = num / den if den > 0 else 0.0
-    k_max = 0
-    for u in range(n_used):
-        k_max = max(k_max, abs(int(used_k[u])))
-    powers = np.empty(k_max + 1, np.complex128)
-    rot = np.empty(n_used, np.complex128)
+    slope, slope_step = _slope_phasors(rate, m0, used_k)
     # per data subcarrier: FFT bin, rx_scale / h (zero-forcing), rx_scale conj(h) / (|h|^2 + n0) (MMSE)
     dbin = np.empty(n_data, np.int64)
     g_zf = np.empty(n_data, np.complex128)
@@ -360,12 +381,14 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
     zf = np.empty((n_sym, n_data), np.complex64)
     mmse = np.empty((n_sym if want_mmse else 0, n_data), np.complex64)
     for i in range(n_sym):
-        _phase_row(cpe[i], rate, m0 + i, used_k, k_max, powers, rot)
         for d in range(n_data):
-            y = spec[i, dbin[d]] * rot[data_pos[d]]
+            u = data_pos[d]
+            y = spec[i, dbin[d]] * (derot[i] * slope[u])
             zf[i, d] = y * g_zf[d]
             if want_mmse:
                 mmse[i, d] = y * g_mmse[d]
+        for u in range(n_used):
+            slope[u] *= slope_step[u]
     return zf, nv, cpe, rate, num, den, mmse
 
 
@@ -380,21 +403,19 @@ def sig_channel_looks(spec, bins, rx_scale, cpe, rate, m0, used_k, tx_bits, data
     n_sym = spec.shape[0]
     n_used = bins.size
     n_data = data_pos.size
-    k_max = 0
-    for u in range(n_used):
-        k_max = max(k_max, abs(int(used_k[u])))
-    powers = np.empty(k_max + 1, np.complex128)
-    rot = np.empty(n_used, np.complex128)
+    slope, slope_step = _slope_phasors(rate, m0, used_k)
     acc = np.zeros(n_used, np.complex128)
     for i in range(n_sym):
-        _phase_row(cpe[i], rate, m0 + i, used_k, k_max, powers, rot)
+        common = complex(math.cos(cpe[i]), -math.sin(cpe[i]))
         for d in range(n_data):
             u = data_pos[d]
             x = 2.0 * tx_bits[i * n_data + d] - 1.0
-            acc[u] += spec[i, bins[u]] * rx_scale * rot[u] * x
+            acc[u] += spec[i, bins[u]] * rx_scale * (common * slope[u]) * x
         for p in range(pilot_pos.size):
             u = pilot_pos[p]
-            acc[u] += spec[i, bins[u]] * rx_scale * rot[u] * pilot_table[i % pilot_table.shape[0], p]
+            acc[u] += spec[i, bins[u]] * rx_scale * (common * slope[u]) * pilot_table[i % pilot_table.shape[0], p]
+        for u in range(n_used):
+            slope[u] *= slope_step[u]
     for u in range(n_used):
         acc[u] /= n_sym
     return acc
@@ -427,6 +448,33 @@ def tile_span(nv, start, count):
     """Per-symbol values nv[f mod len(nv)] of flat symbols start .. start+count-1 (float32)."""
     n = nv.size
     out = np.empty(count, np.float32)
+    j = start % n
     for f in range(count):
-        out[f] = nv[(start + f) % n]
+        out[f] = nv[j]
+        j += 1
+        if j == n:
+            j = 0
     return out
+
+
+@numba.njit(cache=True)
+def hard_syndrome(llr, row_ptr, col_idx):
+    """Hard decisions (B, n) uint8 (1 where llr < 0) of codeword LLRs (B, n) and, per codeword,
+    whether they satisfy every parity check of the code given as CSR over check rows (row_ptr
+    (m + 1,), col_idx: the variables of each row)."""
+    b_count, n = llr.shape
+    hard = np.empty((b_count, n), np.uint8)
+    ok = np.empty(b_count, np.bool_)
+    for b in range(b_count):
+        for i in range(n):
+            hard[b, i] = 1 if llr[b, i] < 0 else 0
+        good = True
+        for r in range(row_ptr.size - 1):
+            acc = 0
+            for e in range(row_ptr[r], row_ptr[r + 1]):
+                acc ^= hard[b, col_idx[e]]
+            if acc:
+                good = False
+                break
+        ok[b] = good
+    return hard, ok
