@@ -7,8 +7,7 @@ from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, whiten
 from semcom_blocks.phy.modulation import LLR_MAX, N0_MIN, demodulate_llr
 from semcom_blocks.phy.ofdm import OfdmParams
 from semcom_blocks.phy.receiver import _Whitener, _axis_scale, decode_payload
-from semcom_blocks.phy.rx_kernels import (append_clean, derotate_blocks, first_plateau, linear_llr, ltf_search, stf_autocorrelation,
-                                          tile_span)
+from semcom_blocks.phy.rx_kernels import append_clean, derotate_blocks, linear_llr, ltf_search, stf_detect, tile_span
 
 RNG = np.random.default_rng(0)
 
@@ -25,24 +24,47 @@ def test_cached_whitening_is_frame_whiten(seed):
         assert white(data) == whiten(data, seed)
 
 
-def test_stf_autocorrelation_matches_numpy():
-    L, B = 16, 8
-    r = cgauss(5000)
-    r[1000:1160] = np.tile(r[1000:1016], 10)  # a periodic stretch
-    corr, rho = stf_autocorrelation(r, L, B)
+def _reference_detect(r, L, B, j_first, threshold):
+    """The detector in plain numpy over the whole buffer (as the receiver once computed it)."""
     nb = (r.size - L) // L
+    if nb < B + 3:
+        return -1, 0.0
     prod = (np.conj(r[: nb * L]) * r[L: nb * L + L]).reshape(nb, L).sum(axis=1, dtype=np.complex128)
     energy = (np.abs(r[: nb * L + L]) ** 2).reshape(nb + 1, L).sum(axis=1, dtype=np.float64)
     ones = np.ones(B)
-    ref_corr = np.convolve(prod, ones, "valid")
+    corr = np.convolve(prod, ones, "valid")
     early, late = np.convolve(energy[:nb], ones, "valid"), np.convolve(energy[1:nb + 1], ones, "valid")
-    ref_rho = np.minimum(np.abs(ref_corr) / (np.sqrt(early * late) + 1e-30), 1.0)
-    assert np.allclose(corr, ref_corr, rtol=1e-5, atol=1e-4) and np.allclose(rho, ref_rho, rtol=1e-5, atol=1e-6)
-    j = first_plateau(rho, 0, 0.5)
-    above = rho > 0.5
-    assert j == np.flatnonzero(above[:-2] & above[1:-1] & above[2:])[0]
-    assert first_plateau(rho, 0, 0.999) == -1
-    assert stf_autocorrelation(r[:100], L, B)[1].size == 0  # too short: nothing
+    rho = np.minimum(np.abs(corr) / (np.sqrt(early * late) + 1e-30), 1.0)
+    above = rho[j_first:] > threshold
+    hits = np.flatnonzero(above[:-2] & above[1:-1] & above[2:])
+    if hits.size == 0:
+        return -1, 0.0
+    j0 = j_first + int(hits[0])
+    peak = j0 + int(np.argmax(rho[j0:j0 + 4]))
+    return j0, float(np.angle(corr[peak]) / (2 * np.pi * L))
+
+
+def test_stf_detect_matches_numpy():
+    L, B = 16, 8
+    r = cgauss(5000)
+    for start in (1000, 3000, 4840):  # periodic stretches, the last at the very end
+        r[start:start + 160] = np.tile(r[start:start + 16], 10) * np.exp(0.3j * np.arange(160) / 16)
+    nb = (r.size - L) // L
+    prod, energy, have = np.empty(nb, np.complex128), np.empty(nb + 1), np.zeros(nb + 1, np.uint8)
+    j = 0
+    found = []
+    while True:  # searches move forward over the same caches, as the receiver's do
+        got = stf_detect(r, L, B, j, 0.5, prod, energy, have)
+        ref = _reference_detect(r, L, B, j, 0.5)
+        assert got[0] == ref[0] and got[1] == pytest.approx(ref[1], abs=1e-9)
+        if got[0] < 0:
+            break
+        found.append(got[0])
+        j = got[0] + 20
+    assert len(found) == 3 and not have.all()  # blocks skipped over were never summed
+    assert stf_detect(r[:100], L, B, 0, 0.5, prod, energy, have)[0] == -1  # too short: nothing
+    assert stf_detect(r, L, B, 0, 0.999, np.empty(nb, np.complex128), np.empty(nb + 1),
+                      np.zeros(nb + 1, np.uint8))[0] == -1
 
 
 def test_ltf_search_matches_numpy():

@@ -42,8 +42,8 @@ from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, deco
 from .ldpc import LdpcLayout, get_ldpc
 from .modulation import LLR_MAX, N0_MIN, bits_per_symbol, demodulate_llr
 from .ofdm import OfdmParams
-from .rx_kernels import (append_clean, derotate_blocks, equalize, first_plateau, fit_channel_omp, hard_syndrome,
-                         linear_llr, ltf_channel, ltf_search, sig_channel_looks, stf_autocorrelation, tile_span)
+from .rx_kernels import (append_clean, derotate_blocks, equalize, fit_channel_omp, hard_syndrome, linear_llr,
+                         ltf_channel, ltf_search, sig_channel_looks, stf_detect, tile_span)
 from .scrambler import scrambler_sequence
 from .snr import esn0_from_noise_var
 
@@ -151,8 +151,7 @@ class BurstReceiver:
         self._search = 0  # where detection resumes, relative to _buf
         self._period = p.fft_len // 4
         self._window = 8 * self._period
-        self._corr = np.zeros(0, np.complex128)
-        self._rho = np.zeros(0)
+        self._prod, self._energy, self._have = np.zeros(0, np.complex128), np.zeros(1), np.zeros(1, np.uint8)
         # least-squares fit of a cp_len-tap channel to the used subcarriers
         taps = max(p.cp_len, 1)
         self._fmat = np.exp(-2j * np.pi * np.outer(p.used, np.arange(taps)) / p.fft_len)
@@ -225,20 +224,21 @@ class BurstReceiver:
 
     # -- 1. detection and coarse CFO ------------------------------------------------------------
     def _autocorrelate(self) -> None:
-        """The normalised STF autocorrelation rho on the grid of lags d = j L over the whole
-        buffer, computed once per push in one pass (rx_kernels.stf_autocorrelation: block sums
-        of L samples, then window sums of B = W / L blocks by direct summation in float64)."""
-        self._corr, self._rho = stf_autocorrelation(self._buf, self._period, self._window // self._period)
+        """Fresh caches for the STF autocorrelation's block sums over the buffer (once per push;
+        rx_kernels.stf_detect fills them as the search reaches them)."""
+        nb = max((len(self._buf) - self._period) // self._period, 0)
+        self._prod = np.empty(nb, np.complex128)
+        self._energy = np.empty(nb + 1)
+        self._have = np.zeros(nb + 1, np.uint8)
 
     def _detect(self, start: int):
         """(lag d >= start where the STF plateau begins, coarse CFO in cycles/sample) or None:
-        the first grid lag from which rho stays above the threshold three times in a row."""
+        the first grid lag from which rho stays above the threshold three times in a row
+        (rx_kernels.stf_detect)."""
         L = self._period
-        j0 = first_plateau(self._rho, -(-start // L), self.threshold)
-        if j0 < 0:
-            return None
-        peak = j0 + int(np.argmax(self._rho[j0:j0 + 4]))
-        return j0 * L, float(np.angle(self._corr[peak]) / (2 * np.pi * L))
+        j0, cfo = stf_detect(self._buf, L, self._window // L, -(-start // L), self.threshold, self._prod,
+                             self._energy, self._have)
+        return None if j0 < 0 else (j0 * L, cfo)
 
     # -- 2..5 ----------------------------------------------------------------------------------
     def _decode(self, det) -> tuple[ReceivedFrame, int]:

@@ -14,70 +14,85 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["append_clean", "stf_autocorrelation", "first_plateau", "ltf_search", "derotate_blocks", "ltf_channel",
+__all__ = ["append_clean", "stf_detect", "ltf_search", "derotate_blocks", "ltf_channel",
            "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span",
            "hard_syndrome"]
 
 
 @numba.njit(cache=True)
-def stf_autocorrelation(r, L, B):
-    """Normalised autocorrelation at lag L over windows of B blocks of L samples, on the grid of
-    lags d = j L, j = 0 .. nb - B (nb = (len(r) - L) // L blocks with a full lagged partner).
-
-    Per block b: prod_b = sum_{i in block b} conj(r[i]) r[i + L] (complex128) and energy_b =
-    sum |r[i]|^2 (float64). Window sums are direct sums of B block sums (not differences of
-    running sums, which cancel catastrophically on long buffers): corr_j = sum_{b=j}^{j+B-1}
-    prod_b, early_j = sum energy_b over the same blocks, late_j = over blocks j+1 .. j+B;
-    rho_j = min(|corr_j| / sqrt(early_j late_j), 1). Returns (corr, rho); both empty when the
-    buffer holds fewer than B + 3 blocks.
-    """
-    nb = (r.size - L) // L
-    if nb < B + 3:
-        return np.zeros(0, np.complex128), np.zeros(0)
-    prod = np.empty(nb, np.complex128)
-    energy = np.empty(nb + 1)
-    for b in range(nb + 1):
-        e, acc_re, acc_im = 0.0, 0.0, 0.0
-        lagged = b < nb
-        for i in range(b * L, b * L + L):
-            a = r[i]
-            ar, ai = float(a.real), float(a.imag)
-            e += ar * ar + ai * ai
-            if lagged:
-                c = r[i + L]
-                cr, ci = float(c.real), float(c.imag)
-                acc_re += ar * cr + ai * ci  # conj(a) c
-                acc_im += ar * ci - ai * cr
-        energy[b] = e
+def _stf_block(r, L, b, lagged, prod, energy, have):
+    """Fill block b's sums once: energy[b] = sum |r[i]|^2 and, if ``lagged``, prod[b] = sum
+    conj(r[i]) r[i + L] over i in [b L, b L + L) (float64 / complex128 accumulators)."""
+    if have[b]:
+        return
+    e, acc_re, acc_im = 0.0, 0.0, 0.0
+    for i in range(b * L, b * L + L):
+        a = r[i]
+        ar, ai = float(a.real), float(a.imag)
+        e += ar * ar + ai * ai
         if lagged:
-            prod[b] = complex(acc_re, acc_im)
-    n_out = nb - B + 1
-    corr = np.empty(n_out, np.complex128)
-    rho = np.empty(n_out)
-    for j in range(n_out):
-        c = 0j
-        early, late = 0.0, 0.0
-        for b in range(j, j + B):
-            c += prod[b]
-            early += energy[b]
-            late += energy[b + 1]
-        corr[j] = c
-        rho[j] = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
-    return corr, rho
+            c = r[i + L]
+            cr, ci = float(c.real), float(c.imag)
+            acc_re += ar * cr + ai * ci  # conj(a) c
+            acc_im += ar * ci - ai * cr
+    energy[b] = e
+    if lagged:
+        prod[b] = complex(acc_re, acc_im)
+    have[b] = 1
 
 
 @numba.njit(cache=True)
-def first_plateau(rho, j_first, threshold):
-    """The first grid index j >= j_first with rho[j], rho[j+1], rho[j+2] all > threshold, or -1."""
+def _stf_window(r, L, B, j, nb, prod, energy, have):
+    """(rho_j, corr_j) of the window of B blocks starting at block j (see stf_detect)."""
+    c = 0j
+    early, late = 0.0, 0.0
+    for b in range(j, j + B + 1):
+        _stf_block(r, L, b, b < nb, prod, energy, have)
+    for b in range(j, j + B):
+        c += prod[b]
+        early += energy[b]
+        late += energy[b + 1]
+    return min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0), c
+
+
+@numba.njit(cache=True)
+def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
+    """The first STF plateau at or after grid lag j_first: (j0, coarse CFO in cycles/sample), or
+    (-1, 0.0) when there is none in r.
+
+    The normalised autocorrelation at lag L over windows of B blocks of L samples, on the grid
+    of lags d = j L, j = 0 .. nb - B (nb = (len(r) - L) // L blocks with a full lagged partner;
+    none at all when nb < B + 3): per block b, prod_b = sum conj(r[i]) r[i + L] and energy_b =
+    sum |r[i]|^2; corr_j = sum_{b=j}^{j+B-1} prod_b, early_j the energies of the same blocks,
+    late_j those of blocks j+1 .. j+B, rho_j = min(|corr_j| / sqrt(early_j late_j), 1). Window
+    sums are direct sums of B block sums, in float64 (running-sum differences cancel on long
+    buffers). j0 is the first j >= j_first with rho above ``threshold`` at j, j+1 and j+2; the
+    CFO is the angle of corr at the largest rho of j0 .. j0+3, divided by 2 pi L.
+
+    Block sums are computed when a window first needs them and kept in prod (nb,), energy
+    (nb + 1,) and have (nb + 1,) (zeros: not yet), which the caller allocates per buffer:
+    successive searches move forward, and the blocks inside decoded bursts are never summed.
+    """
+    nb = (r.size - L) // L
+    if nb < B + 3:
+        return -1, 0.0
+    n_out = nb - B + 1
     run = 0
-    for j in range(max(j_first, 0), rho.size):
-        if rho[j] > threshold:
+    for j in range(max(j_first, 0), n_out):
+        rho, _ = _stf_window(r, L, B, j, nb, prod, energy, have)
+        if rho > threshold:
             run += 1
             if run == 3:
-                return j - 2
+                j0 = j - 2
+                best_rho, best_c = -1.0, 0j
+                for jj in range(j0, min(j0 + 4, n_out)):
+                    rho, c = _stf_window(r, L, B, jj, nb, prod, energy, have)
+                    if rho > best_rho:
+                        best_rho, best_c = rho, c
+                return j0, math.atan2(best_c.imag, best_c.real) / (2 * math.pi * L)
         else:
             run = 0
-    return -1
+    return -1, 0.0
 
 
 @numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
