@@ -18,10 +18,10 @@ def cgauss(n, rng=RNG):
 
 @pytest.mark.parametrize("seed", [SIG_WHITENING, TABLE_WHITENING, 1, 127])
 def test_cached_whitening_is_frame_whiten(seed):
-    white = _Whitener(seed)
-    for n in (0, 1, 11, 126, 127, 128, 255, 1000):
+    white, small = _Whitener(seed), _Whitener(seed, max_bytes=100)  # the latter grows its mask
+    for n in (0, 1, 11, 126, 127, 128, 255, 1000, 0xFFFF):
         data = RNG.integers(0, 256, n, dtype=np.uint8).tobytes()
-        assert white(data) == whiten(data, seed)
+        assert white(data) == small(data) == whiten(data, seed)
 
 
 def _reference_detect(r, L, B, j_first, threshold):

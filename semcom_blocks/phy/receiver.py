@@ -119,13 +119,17 @@ class _Skip(Exception):
 
 class _Whitener:
     """frame.whiten with the mask cached: the scrambler sequence repeats every 127 bits, so its
-    bytes repeat every 127 bytes (8 periods); a mask of any length is that block tiled."""
+    bytes repeat every 127 bytes (8 periods); the mask is that block tiled to ``max_bytes`` (the
+    SIG's 16-bit table length bounds what the receiver whitens) and grown if ever needed."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, max_bytes: int = 0xFFFF):
         self._period = np.packbits(scrambler_sequence(8 * 127, seed))
+        self._mask = np.resize(self._period, max_bytes)
 
     def __call__(self, data: bytes) -> bytes:
-        return (np.frombuffer(data, np.uint8) ^ np.resize(self._period, len(data))).tobytes()
+        if len(data) > self._mask.size:
+            self._mask = np.resize(self._period, len(data))
+        return (np.frombuffer(data, np.uint8) ^ self._mask[:len(data)]).tobytes()
 
 
 class BurstReceiver:
@@ -370,9 +374,9 @@ class BurstReceiver:
         """Bit LLRs (float32) of flat equalised symbols start..start+count of ``zf`` (n_sym,
         n_data), whose noise variance is nv[flat index mod n_data]: BPSK and QPSK in one compiled
         pass (the exact LLR is linear), other modulations by modulation.demodulate_llr."""
-        if modulation in ("bpsk", "qpsk"):
-            return linear_llr(zf, nv, start, count, bits_per_symbol(modulation), _axis_scale(modulation), LLR_MAX,
-                              N0_MIN)
+        linear = _LINEAR.get(modulation)
+        if linear is not None:
+            return linear_llr(zf, nv, start, count, linear[0], linear[1], LLR_MAX, N0_MIN)
         return demodulate_llr(zf.reshape(-1)[start:start + count], modulation, tile_span(nv, start, count))
 
     def _units(self, entries: list[TableEntry], zf, nv, mmse, offset: int) -> list[ReceivedUnit]:
@@ -446,3 +450,7 @@ def _axis_scale(modulation: str) -> float:
     """Amplitude of the levels +-a of BPSK (1) and QPSK (1/sqrt 2): unit symbol energy shared by
     the m axes of one bit each (the same float as modulation's constellation scale)."""
     return 1.0 / np.sqrt(bits_per_symbol(modulation))
+
+
+#: modulations whose exact LLRs are linear (one bit per axis): (bits per symbol, level amplitude)
+_LINEAR = {m: (bits_per_symbol(m), _axis_scale(m)) for m in ("bpsk", "qpsk")}
