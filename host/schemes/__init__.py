@@ -12,7 +12,7 @@ import importlib
 __all__ = ["BUILTIN", "register_all"]
 
 #: modules under semcom_host.schemes whose register() adds built-in schemes
-BUILTIN: tuple[str, ...] = ("gvsc", "lgvsc", "vq_deepvsc", "djscc_rgb")
+BUILTIN: tuple[str, ...] = ("gvsc", "lgvsc", "vq_deepvsc", "djscc_rgb", "h26x")
 
 
 def register_all() -> None:

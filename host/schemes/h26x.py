@@ -1,0 +1,643 @@
+"""Built-in schemes "h264" and "h265": the conventional separate-coding baseline.
+
+The clip is compressed by a standard video encoder (x264 or x265 through PyAV/FFmpeg), the
+bitstream is cut into CRC-protected LDPC codewords and sent through the same PHY as every
+other scheme; the receiver decodes what arrived intact with FFmpeg and its error concealment.
+This is the "H.264/H.265 + LDPC + QAM" curve of GVSC, LGVSC and VQ-DeepVSC: near-perfect
+above the LDPC threshold, a cliff below it.
+
+Encoder (uint8 T x H x W x 3 RGB in; an odd height or width is padded by repeating the last
+row/column, since yuv420p needs even sizes, and so are frames x265 finds too small; the
+decoder crops the padding off):
+
+1. RGB -> yuv420p (FFmpeg's swscale, BT.601), encoded with libx264/libx265, one packet (access
+   unit, AU) per frame: frame t has presentation index t; I (IDR) frames every ``gop`` frames
+   (0 = only the first), no scene-cut I frames, closed GOPs, ``bframes`` B frames (-1 = the
+   preset's choice), ``slices`` slices per frame, single-threaded so the bitstream is the same
+   on every machine. x265 gets frames of at least 128 x 128 pixels (edge-replicated padding,
+   see ``X265_MIN_SIDE``: this x265 build crashes or is not repeatable on smaller ones). SEI
+   NAL units (x264/x265 write their settings as text, ~700 bytes) are removed: a decoder does
+   not need them.
+2. Rate control to a target CBR (``cbr``, complex channel symbols per real source value, net
+   as in :mod:`.common`: every payload symbol sent, manifests included). The budget is
+   ``cbr * 3*T*H*W`` symbols; with a fixed ``qp`` (1..51) the encoder uses that quantiser and
+   the budget is only checked; with ``qp`` = 0 the CRF is found by bisection on [0, 51]
+   (``crf_steps`` steps): the smallest CRF whose whole transmission (bitstream units with their
+   CRC and LDPC parity, manifests) fits the budget. When even CRF 51 and QP 51 do not fit, the
+   QP 51 stream is sent anyway and the context and the report say so (``budget_met`` False and
+   a ``warning``): the baseline is never silently over budget.
+3. Packetisation: the Annex B byte stream (AUs in decode order) is cut into units ``bs.0``,
+   ``bs.1``, ... of ``P`` bytes each (the last may be shorter), P = the most whole bytes that,
+   with the unit's CRC-32, fill one LDPC 648 codeword's information bits: 36 bytes at rate 1/2,
+   50 at 2/3, 56 at 3/4, 63 at 5/6 (shortening takes care of the rest). Losing a codeword thus
+   erases exactly its P bytes. The digital units use ``PayloadCoder("ldpc", 648, ldpc_rate,
+   modulation, "crc32")``. Transmissions (bursts) carry the manifest unit and at most
+   ``units_per_transmission`` bitstream units, in order; frame type ``FRAME_TYPES[name]``,
+   sequence numbers seq0, seq0 + 1, ... (mod 2^16).
+4. The manifest (:func:`.common.manifest_unit`, in every transmission) adds to the clip's
+   geometry: ``L`` bitstream bytes, ``P`` bytes per unit, ``upt`` units per transmission,
+   ``fec`` [LDPC rate, modulation], ``nal`` NAL units in the stream, ``au`` the AU sizes in
+   bytes in decode order (unsigned LEB128 varints) and, when B frames reorder them, ``pts``
+   the presentation index of each AU (varints). This replaces the timestamps a container or
+   RTP would carry; it costs about one byte per frame plus a few dozen bytes.
+
+Decoder (loss model: a unit whose CRC failed, or that is missing or of the wrong length, is an
+erasure of its P bytes):
+
+1. The byte stream is rebuilt with a mask of the bytes that arrived. Within each AU, NAL
+   units are delimited by the start codes (00 00 01) whose three bytes arrived; a NAL unit is
+   kept only if every byte from its start code to the next visible start code (or the AU's
+   end) arrived. So every NAL unit that lost a byte is dropped (and, rarely, a complete one
+   whose successor's start code was lost with the successor: the receiver cannot tell).
+2. Every AU with a NAL unit left becomes one packet, with its presentation index as pts, for
+   FFmpeg's decoder (``h264``/``hevc``, one thread, its default error concealment). What FFmpeg
+   does not output counts as lost: h264 conceals a missing frame's successors (frame-number
+   gap) and outputs them; hevc flags frames that reference a lost frame as corrupt and, by
+   default, drops them until the next IDR frame (``show_corrupt`` True outputs them instead,
+   predicted from a grey reference). Decoder errors are caught and counted (``decode_errors``).
+3. Frames FFmpeg did not output are frozen: the last decoded frame is repeated, leading ones
+   take the first decoded frame; with nothing decodable, every frame is mid-grey (128) and
+   ``report["failed"]`` is True.
+
+Report: frames_decoded, frames_frozen and frame_loss (frozen / T), frames_corrupt (output but
+flagged corrupt by FFmpeg's concealment), units_expected, units_received, units_lost,
+bytes_lost, nal_units, nal_units_dropped, access_units_dropped (no NAL unit left),
+decode_errors, decoder ("ffmpeg-h264"/"ffmpeg-h265"), cbr_net and cbr_gross
+(:func:`.common.cbr_figures` of the transmissions the manifest describes), cbr (= cbr_net,
+the achieved figure), cbr_paper (the conventional figure: 8 L / (R log2 M) coded symbols of
+the bitstream alone / source dimension), snr_est_db (:func:`.common.snr_estimate`), and from
+the context when the receiver has it: cbr_target, budget_met, warning, crf, qp.
+
+:func:`measure_cliff` runs the PSNR / frame-loss against SNR measurement of docs/baselines.md.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .common import (MANIFEST, cbr_figures, find_manifest, manifest_unit, snr_estimate, source_dim,
+                     symbols_sent, units_by_name)
+
+__all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
+           "ideal_received", "measure_cliff", "plot_cliff", "register"]
+
+NAMES = ("h264", "h265")
+FRAME_TYPES = {"h264": 0x30, "h265": 0x31}
+#: bitstream units are named UNIT.<index>
+UNIT = "bs"
+#: FFmpeg encoder, decoder, the encoder's private-parameter option, NAL type sets
+CODECS = {
+    "h264": {"encoder": "libx264", "decoder": "h264", "params": "x264-params",
+             "sei": frozenset({6}), "vcl": frozenset(range(1, 6))},
+    "h265": {"encoder": "libx265", "decoder": "hevc", "params": "x265-params",
+             "sei": frozenset({39, 40}), "vcl": frozenset(range(0, 32))},
+}
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+           "placebo")
+DEFAULTS = {
+    "cbr": 0.01,                    # target net CBR: complex symbols sent / (3*T*H*W)
+    "ldpc_rate": "1/2",             # LDPC 648 rate of the bitstream units: 1/2, 2/3, 3/4, 5/6
+    "modulation": "qpsk",           # bitstream units' QAM: bpsk, qpsk, 16qam, 64qam
+    "gop": 0,                       # frames from one IDR frame to the next (0 = only the first frame)
+    "bframes": 0,                   # consecutive B frames (0 = low delay I/P; -1 = the preset's choice)
+    "slices": 1,                    # slices per frame
+    "preset": "medium",             # x264/x265 speed preset
+    "qp": 0,                        # fixed quantiser 1..51 (0 = rate control to the target cbr by CRF)
+    "crf_steps": 8,                 # CRF bisection steps (resolution 51 / 2^steps)
+    "units_per_transmission": 64,   # bitstream units per transmission (burst), at most; + the manifest
+    "seq0": 0,                      # sequence number of the first transmission
+    "show_corrupt": False,          # decoder: output frames FFmpeg flags corrupt instead of freezing them
+}
+_CRF_MAX = 51.0
+_QP_MAX = 51
+#: x265 4.2 (PyAV 18's wheel) misbehaves on small frames in CRF mode: it corrupts its heap and
+#: aborts the process on frames 34 to 50 pixels wide, and its output varies from run to run
+#: on some sizes below 128 pixels (seen on 16..128 x 2..640 pixel clips; 128 x 128 and larger
+#: were stable). Frames are therefore padded (edge replication) to at least this many pixels
+#: in each direction before x265 sees them; the decoder crops the padding off.
+X265_MIN_SIDE = 128
+#: largest bitstream a manifest may announce (bytes): a bad context cannot make the receiver
+#: allocate without bound
+MAX_STREAM_BYTES = 1 << 30
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+def _coder(rate: str, modulation: str):
+    from semcom_blocks.phy.fec import PayloadCoder
+
+    return PayloadCoder("ldpc", 648, rate, modulation, "crc32")
+
+
+def unit_payload_bytes(coder) -> int:
+    """Bytes P per bitstream unit: the most whole bytes that, with the coder's CRC, fit the
+    information bits of one codeword of its LDPC code (36 for 648 R1/2 + CRC-32)."""
+    from semcom_blocks.phy.ldpc import get_ldpc
+
+    return (get_ldpc(coder.n, coder.rate).k - coder.crc_bits) // 8
+
+
+def _varints(values) -> bytes:
+    """Unsigned LEB128: 7 bits per byte, least significant group first, high bit = more."""
+    out = bytearray()
+    for v in values:
+        v = int(v)
+        if v < 0:
+            raise ValueError("varints are unsigned")
+        while True:
+            byte, v = v & 0x7F, v >> 7
+            out.append(byte | (0x80 if v else 0))
+            if not v:
+                break
+    return bytes(out)
+
+
+def _unvarints(data: bytes) -> list[int]:
+    vals, cur, shift = [], 0, 0
+    for byte in bytes(data):
+        cur |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            vals.append(cur)
+            cur, shift = 0, 0
+        elif shift > 63:
+            raise ValueError("varint too long")
+    if shift:
+        raise ValueError("truncated varint")
+    return vals
+
+
+def _start_codes(arr: np.ndarray, have: np.ndarray | None = None) -> np.ndarray:
+    """Positions p of the Annex B start codes 00 00 01 in ``arr`` (uint8) whose three bytes
+    all arrived (``have``; None: all)."""
+    if arr.size < 3:
+        return np.zeros(0, np.int64)
+    hit = (arr[:-2] == 0) & (arr[1:-1] == 0) & (arr[2:] == 1)
+    if have is not None:
+        hit &= have[:-2] & have[1:-1] & have[2:]
+    return np.flatnonzero(hit)
+
+
+def _segments(arr: np.ndarray, lo: int, hi: int, have: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """NAL unit segments [start, end) of the bytes lo..hi of one AU, each beginning with its
+    start code (the zero byte of a 4-byte start code included), delimited by the visible start
+    codes (see ``_start_codes``); the last ends at ``hi``. Bytes before the first visible start
+    code are not a segment."""
+    pos = _start_codes(arr[lo:hi], None if have is None else have[lo:hi]) + lo
+    starts = []
+    for p in pos:
+        p = int(p)
+        z = p - 1
+        starts.append(z if z >= lo and arr[z] == 0 and (have is None or have[z]) and (not starts or z > starts[-1])
+                      else p)
+    return [(s, e) for s, e in zip(starts, starts[1:] + [hi])]
+
+
+def _coded_size(codec: str, h: int, w: int) -> tuple[int, int]:
+    """(height, width) the encoder codes for an h x w clip: even (yuv420p), and for x265 at
+    least ``X265_MIN_SIDE``; the extra rows/columns repeat the last ones."""
+    h, w = h + h % 2, w + w % 2
+    if codec == "h265":
+        h, w = max(h, X265_MIN_SIDE), max(w, X265_MIN_SIDE)
+    return h, w
+
+
+def _nal_type(codec: str, header: int) -> int:
+    return header & 0x1F if codec == "h264" else (header >> 1) & 0x3F
+
+
+# -- encoder -----------------------------------------------------------------------------------
+
+def _check_params(p: dict) -> None:
+    from semcom_blocks.phy.modulation import bits_per_symbol
+
+    if not (isinstance(p["cbr"], (int, float)) and 0 < p["cbr"] <= 10):
+        raise ValueError("cbr must be in (0, 10] complex symbols per real source value")
+    if p["ldpc_rate"] not in ("1/2", "2/3", "3/4", "5/6"):
+        raise ValueError("ldpc_rate must be one of 1/2, 2/3, 3/4, 5/6")
+    bits_per_symbol(p["modulation"])
+    checks = (("gop", 0, 1 << 16), ("bframes", -1, 16), ("slices", 1, 64), ("qp", 0, _QP_MAX),
+              ("crf_steps", 1, 20), ("units_per_transmission", 1, 254), ("seq0", 0, 65535))
+    for key, lo, hi in checks:
+        if not (isinstance(p[key], int) and lo <= p[key] <= hi):
+            raise ValueError(f"{key} must be an integer in {lo}..{hi}, got {p[key]!r}")
+    if p["preset"] not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
+
+
+class _Stream:
+    """One encode: the Annex B stream without SEI, AU sizes and presentation indices."""
+
+    def __init__(self, data: bytes, au_sizes: list[int], pts: list[int], nal_count: int, rc: tuple[str, float]):
+        self.data, self.au_sizes, self.pts, self.nal_count, self.rc = data, au_sizes, pts, nal_count, rc
+
+
+def _encode_stream(frames: np.ndarray, codec: str, fps: float, rc: tuple[str, float], p: dict) -> _Stream:
+    """Encode ``frames`` (even-sized uint8 T x H x W x 3) with rate control ``rc`` = ("crf", x)
+    or ("qp", n)."""
+    import av
+
+    spec = CODECS[codec]
+    t_count, h, w, _ = frames.shape
+    try:
+        cc = av.CodecContext.create(spec["encoder"], "w")
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise RuntimeError(f"{codec}: FFmpeg encoder {spec['encoder']!r} is not available in this PyAV build "
+                           f"(av {av.__version__}): {exc}") from exc
+    rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
+    cc.width, cc.height, cc.pix_fmt = w, h, "yuv420p"
+    cc.framerate, cc.time_base = rate, 1 / rate
+    cc.thread_count = 1
+    gop = p["gop"] or t_count
+    extra = [f"keyint={gop}", "scenecut=0", f"slices={p['slices']}"]
+    if p["bframes"] >= 0:
+        extra.append(f"bframes={p['bframes']}")
+    if codec == "h265":
+        extra += [f"min-keyint={gop}", "open-gop=0", "info=0", "log-level=error", "frame-threads=1", "pools=1"]
+    opts = {"preset": p["preset"], spec["params"]: ":".join(extra)}
+    opts[rc[0]] = f"{rc[1]:.3f}" if rc[0] == "crf" else str(int(rc[1]))
+    cc.options = opts
+    packets = []
+    try:
+        for t, img in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24").reformat(format="yuv420p")
+            vf.pts = t
+            packets += cc.encode(vf)
+        packets += cc.encode(None)
+    except av.error.FFmpegError as exc:
+        raise RuntimeError(f"{spec['encoder']} failed on {t_count} frames of {h} x {w} pixels with {opts}: {exc}") \
+            from exc
+    out, sizes, pts, nals = bytearray(), [], [], 0
+    for pkt in packets:
+        raw = bytes(pkt)
+        arr = np.frombuffer(raw, np.uint8)
+        au = bytearray()
+        for s, e in _segments(arr, 0, len(raw)):
+            hdr_at = s + (4 if arr[s + 2] == 0 else 3)
+            if hdr_at < e and _nal_type(codec, int(arr[hdr_at])) in spec["sei"]:
+                continue
+            au += raw[s:e]
+            nals += 1
+        if au:
+            out += au
+            sizes.append(len(au))
+            pts.append(int(pkt.pts))
+    if len(sizes) != t_count or sorted(pts) != list(range(t_count)):
+        raise RuntimeError(f"{spec['encoder']} returned {len(sizes)} access units for {t_count} frames")
+    return _Stream(bytes(out), sizes, pts, nals, rc)
+
+
+def _manifest(name: str, geo: tuple[int, int, int, float], stream_len: int, au_sizes, pts, nal_count: int,
+              coder, upt: int):
+    """The manifest unit (module docstring, item 4); ``au_sizes``/``pts`` as varint bytes."""
+    t_count, h, w, fps = geo
+    fields = {"L": int(stream_len), "P": unit_payload_bytes(coder), "upt": int(upt),
+              "fec": [coder.rate, coder.modulation], "nal": int(nal_count), "au": au_sizes}
+    if pts is not None:
+        fields["pts"] = pts
+    return manifest_unit(name, t_count, h, w, fps, **fields)
+
+
+def _transmissions(name: str, data: bytes, manifest, coder, upt: int, seq0: int) -> list:
+    """Transmissions: the manifest + at most ``upt`` units ``bs.<i>`` of P bytes each."""
+    from semcom_blocks.phy.frame import Transmission, Unit
+
+    size = unit_payload_bytes(coder)
+    units = [Unit(f"{UNIT}.{i}", "digital", data[off:off + size], coder)
+             for i, off in enumerate(range(0, len(data), size))]
+    groups = [units[i:i + upt] for i in range(0, len(units), upt)] or [[]]
+    return [Transmission([manifest, *g], seq=(seq0 + j) % 65536, frame_type=FRAME_TYPES[name],
+                         meta={"scheme": name, "first_unit": j * upt, "units": len(g)})
+            for j, g in enumerate(groups)]
+
+
+def encode(frames: np.ndarray, params: dict, name: str = "h264"):
+    """(list of Transmission, context) for uint8 T x H x W x 3 ``frames``; see the module docstring."""
+    from semcom_models.video_io import check_frames
+
+    if name not in CODECS:
+        raise ValueError(f"unknown codec scheme {name!r}; choose from {NAMES}")
+    p = {**DEFAULTS, **params}
+    _check_params(p)
+    frames = check_frames(frames)
+    t_count, h, w, _ = frames.shape
+    if max(t_count, h, w) > 8192:
+        raise ValueError("h26x sends at most 8192 frames of at most 8192 x 8192 pixels")
+    fps = float(p.get("fps", 25.0) or 25.0)
+    if not 0 < fps < 1000:
+        raise ValueError(f"fps must be in (0, 1000), got {fps}")
+    ch, cw = _coded_size(name, h, w)
+    if (ch, cw) != (h, w):
+        frames = np.pad(frames, ((0, 0), (0, ch - h), (0, cw - w), (0, 0)), mode="edge")
+    coder = _coder(p["ldpc_rate"], p["modulation"])
+    upt, seq0 = p["units_per_transmission"], p["seq0"]
+    dim = source_dim(t_count, h, w)
+    budget = p["cbr"] * dim
+    geo = (t_count, h, w, fps)
+
+    def build(stream: _Stream):
+        pts = None if stream.pts == list(range(t_count)) else _varints(stream.pts)
+        man = _manifest(name, geo, len(stream.data), _varints(stream.au_sizes), pts, stream.nal_count, coder, upt)
+        txs = _transmissions(name, stream.data, man, coder, upt, seq0)
+        return txs, man, symbols_sent(txs)
+
+    trials = []
+
+    def attempt(rc):
+        stream = _encode_stream(frames, name, fps, rc, p)
+        txs, man, sent = build(stream)
+        trials.append({"rc": rc[0], "value": float(rc[1]), "bytes": len(stream.data), "symbols": sent})
+        return stream, txs, man, sent
+
+    warning = None
+    if p["qp"]:
+        best = attempt(("qp", p["qp"]))
+        mode = "qp"
+    else:
+        mode = "crf"
+        best = attempt(("crf", _CRF_MAX))
+        if best[3] > budget:
+            mode = "lowest-quality"
+            floor = attempt(("qp", _QP_MAX))
+            best = floor if floor[3] < best[3] else best
+        else:
+            lo, hi = 0.0, _CRF_MAX
+            for _ in range(p["crf_steps"]):
+                if best[3] >= 0.98 * budget:
+                    break
+                mid = (lo + hi) / 2
+                cand = attempt(("crf", mid))
+                if cand[3] <= budget:
+                    hi, best = mid, cand
+                else:
+                    lo = mid
+    stream, txs, man, sent = best
+    budget_met = sent <= budget
+    if not budget_met:
+        what = f"QP {int(stream.rc[1])}" if mode == "qp" else f"the lowest quality ({stream.rc[0]} {stream.rc[1]:g})"
+        warning = (f"{name}: {what} needs {sent} symbols (cbr {sent / dim:.4g}), over the budget of "
+                   f"{int(budget)} (cbr {p['cbr']:g}); sent anyway")
+    figs = cbr_figures(txs, t_count, h, w)
+    k_bits = 8 * len(stream.data)
+    r = float(Fraction(coder.rate))
+    from semcom_blocks.phy.modulation import bits_per_symbol
+
+    context = {
+        "scheme": name, MANIFEST: _manifest_body(man), "encoder": CODECS[name]["encoder"],
+        "num_frames": t_count, "height": h, "width": w, "fps": fps,
+        "rate_control": mode, "crf": float(stream.rc[1]) if stream.rc[0] == "crf" else None,
+        "qp": int(stream.rc[1]) if stream.rc[0] == "qp" else None, "trials": trials,
+        "bitstream_bytes": len(stream.data), "nal_units": stream.nal_count, "units": -(-len(stream.data) //
+                                                                                     unit_payload_bytes(coder)),
+        "unit_bytes": unit_payload_bytes(coder), "n_transmissions": len(txs), "frame_type": FRAME_TYPES[name],
+        "seq0": seq0, "cbr_target": float(p["cbr"]), "budget_symbols": float(budget), "budget_met": budget_met,
+        "warning": warning, **figs, "cbr": figs["cbr_net"],
+        "cbr_paper": k_bits / (r * bits_per_symbol(coder.modulation)) / dim,
+    }
+    return txs, context
+
+
+def _manifest_body(unit) -> dict:
+    import msgpack
+
+    return msgpack.unpackb(unit.data, raw=False)
+
+
+# -- decoder -----------------------------------------------------------------------------------
+
+def _check_manifest(m: dict, name: str) -> dict:
+    """Validated numbers of a manifest; ValueError when it does not describe a stream."""
+    try:
+        t_count, h, w, fps = int(m["T"]), int(m["H"]), int(m["W"]), float(m["fps"])
+        length, size, upt, nal = int(m["L"]), int(m["P"]), int(m["upt"]), int(m["nal"])
+        rate, modulation = (str(x) for x in m["fec"])
+        au = _unvarints(m["au"])
+        pts = _unvarints(m["pts"]) if m.get("pts") is not None else list(range(len(au)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: malformed manifest ({exc})") from None
+    if (sum(au) != length or len(au) != t_count or sorted(pts) != list(range(t_count)) or size < 1
+            or not 1 <= upt <= 254 or not 1 <= length <= MAX_STREAM_BYTES):
+        raise ValueError(f"{name}: manifest is inconsistent (AU sizes, frame count or unit size)")
+    return {"T": t_count, "H": h, "W": w, "fps": fps, "L": length, "P": size, "upt": upt, "nal": nal,
+            "rate": rate, "modulation": modulation, "au": au, "pts": pts}
+
+
+def decode(received: list, context: dict, params: dict, name: str = "h264"):
+    """(uint8 T x H x W x 3 frames, report) from received transmission dicts; see the module docstring.
+    ValueError when no manifest arrived and ``context`` has none (the clip is unknown)."""
+    import av
+
+    if name not in CODECS:
+        raise ValueError(f"unknown codec scheme {name!r}; choose from {NAMES}")
+    context = context if isinstance(context, dict) else {}
+    body, where = find_manifest(received, context, name)
+    m = _check_manifest(body, name)
+    t_count, h, w, length, size = m["T"], m["H"], m["W"], m["L"], m["P"]
+    n_units = -(-length // size)
+    units = units_by_name(received)
+    buf = np.zeros(length, np.uint8)
+    have = np.zeros(length, bool)
+    got = malformed = 0
+    for i in range(n_units):
+        u = units.get(f"{UNIT}.{i}")
+        if u is None:
+            continue
+        off = i * size
+        want = min(size, length - off)
+        data = u.get("data")
+        if u.get("kind") != "digital" or not isinstance(data, (bytes, bytearray)) or len(data) != want:
+            malformed += 1
+            continue
+        buf[off:off + want] = np.frombuffer(bytes(data), np.uint8)
+        have[off:off + want] = True
+        got += 1
+    spec = CODECS[name]
+    eh, ew = _coded_size(name, h, w)
+    dec = av.CodecContext.create(spec["decoder"], "r")
+    dec.thread_count = 1
+    if bool(params.get("show_corrupt", False)):
+        dec.options = {"flags": "+output_corrupt", "flags2": "+showall"}
+    kept_nals = au_dropped = decode_errors = 0
+    decoded_frames = []
+
+    def feed(packet):
+        nonlocal decode_errors
+        try:
+            decoded_frames.extend(dec.decode(packet))
+        except (av.error.FFmpegError, ValueError, MemoryError):
+            decode_errors += 1
+
+    off = 0
+    for size_au, pts in zip(m["au"], m["pts"]):
+        lo, hi = off, off + size_au
+        off = hi
+        parts, vcl = [], False
+        for s, e in _segments(buf, lo, hi, have):
+            if not have[s:e].all():
+                continue
+            hdr_at = s + (4 if buf[s + 2] == 0 else 3)
+            if hdr_at >= e or buf[hdr_at] & 0x80:       # empty NAL or forbidden_zero_bit set
+                continue
+            parts.append(buf[s:e].tobytes())
+            kept_nals += 1
+            vcl |= _nal_type(name, int(buf[hdr_at])) in spec["vcl"]
+        if not vcl:
+            au_dropped += 1
+        if parts:
+            packet = av.Packet(b"".join(parts))
+            packet.pts = pts
+            feed(packet)
+    feed(None)
+    out = np.empty((t_count, h, w, 3), np.uint8)
+    done: set[int] = set()
+    corrupt = unplaced = 0
+    for f in decoded_frames:
+        idx = f.pts
+        if idx is None or not 0 <= idx < t_count or idx in done or (f.height, f.width) != (eh, ew):
+            unplaced += 1
+            continue
+        try:
+            out[idx] = f.to_ndarray(format="rgb24")[:h, :w]
+        except (av.error.FFmpegError, ValueError):
+            decode_errors += 1
+            continue
+        done.add(idx)
+        corrupt += bool(getattr(f, "is_corrupt", False))
+    _freeze(out, sorted(done))
+    coder = _coder(m["rate"], m["modulation"])
+    man = _manifest(name, (t_count, h, w, m["fps"]), length, body["au"], body.get("pts"), m["nal"], coder, m["upt"])
+    figs = cbr_figures(_transmissions(name, bytes(length), man, coder, m["upt"], 0), t_count, h, w)
+    from semcom_blocks.phy.modulation import bits_per_symbol
+
+    dim = source_dim(t_count, h, w)
+    report = {
+        "scheme": name, "decoder": f"ffmpeg-{name}", "failed": not done, "manifest_from": where,
+        "num_frames": t_count, "height": h, "width": w, "fps": m["fps"],
+        "frames_decoded": len(done), "frames_frozen": t_count - len(done),
+        "frame_loss": (t_count - len(done)) / t_count, "frames_corrupt": corrupt, "frames_unplaced": unplaced,
+        "transmissions_received": len(received), "units_expected": n_units, "units_received": got,
+        "units_lost": n_units - got, "units_malformed": malformed, "bytes_lost": int(length - have.sum()),
+        "bitstream_bytes": length, "nal_units": m["nal"], "nal_units_dropped": max(m["nal"] - kept_nals, 0),
+        "access_units_dropped": au_dropped, "decode_errors": decode_errors,
+        **figs, "cbr": figs["cbr_net"],
+        "cbr_paper": 8 * length / (float(Fraction(coder.rate)) * bits_per_symbol(coder.modulation)) / dim,
+        "snr_est_db": snr_estimate(received),
+    }
+    for key in ("cbr_target", "budget_met", "warning", "crf", "qp", "rate_control"):
+        if key in context:
+            report[key] = context[key]
+    return out, report
+
+
+def _freeze(out: np.ndarray, decoded: list[int]) -> None:
+    """Frames not in ``decoded`` (sorted indices) repeat the last decoded one before them, the
+    first decoded one when none is before them; all mid-grey when none was decoded."""
+    if not decoded:
+        out[:] = 128
+        return
+    good = np.zeros(out.shape[0], bool)
+    good[decoded] = True
+    src = np.maximum.accumulate(np.where(good, np.arange(out.shape[0]), -1))
+    src[src < 0] = decoded[0]
+    out[:] = out[src]
+
+
+# -- measurement -------------------------------------------------------------------------------
+
+def ideal_received(transmissions: list) -> list[dict]:
+    """Received dicts (as :func:`semcom_host.service.registry.received_to_dict` makes them) for
+    an error-free channel without the PHY: every unit intact, snr_est_db None."""
+    rx = []
+    for tx in transmissions:
+        units = [{"name": u.name, "kind": u.kind, "crc_ok": True if u.kind == "digital" else None,
+                  "data": bytes(u.data) if u.kind == "digital" else np.asarray(u.data, np.complex64),
+                  "noise_var": None if u.kind == "digital" else np.zeros(u.length, np.float32)} for u in tx.units]
+        rx.append({"seq": int(tx.seq), "frame_type": int(tx.frame_type), "snr_est_db": None, "cfo": 0.0,
+                   "noise_var": 0.0, "start": 0, "end": 0, "units": units})
+    return rx
+
+
+def measure_cliff(frames: np.ndarray, fps: float = 25.0, schemes=NAMES, cbr: float = 0.01,
+                  snrs=tuple(range(-2, 11)), seeds=(0, 1, 2), scenario: str = "awgn", **params) -> list[dict]:
+    """PSNR (dB, mean over frames, :func:`semcom_models.metrics.psnr`) and frame loss against
+    SNR (Es/N0, dB) of each scheme at target ``cbr``, through :func:`semcom_blocks.phy.loopback.simulate`.
+
+    Each scheme encodes once; every (SNR, seed) sends the same transmissions through its own
+    channel realisation. Rows: scheme, snr_db (None = no channel: the codec alone), seed,
+    psnr_db, frame_loss, units_lost, units, cbr_net, cbr_gross, cbr_paper, crf, qp.
+    """
+    from semcom_blocks.phy.loopback import simulate
+    from semcom_models.metrics import psnr
+
+    from semcom_host.service.registry import received_to_dict
+
+    rows = []
+    for name in schemes:
+        txs, ctx = encode(frames, {**params, "cbr": float(cbr), "fps": float(fps)}, name)
+        base = {"scheme": name, "cbr_net": ctx["cbr_net"], "cbr_gross": ctx["cbr_gross"], "cbr_paper": ctx["cbr_paper"],
+                "crf": ctx["crf"], "qp": ctx["qp"], "units": ctx["units"], "budget_met": ctx["budget_met"]}
+        runs = [(None, None)] + [(s, seed) for s in snrs for seed in seeds]
+        for snr, seed in runs:
+            if snr is None:
+                rx = ideal_received(txs)
+            else:
+                got, _ = simulate(txs, float(snr), scenario, seed=int(seed))
+                rx = [received_to_dict(f) for f in got]
+            out, rep = decode(rx, ctx, {}, name)
+            rows.append({**base, "snr_db": snr, "seed": seed, "psnr_db": float(np.mean(psnr(out, frames))),
+                         "frame_loss": rep["frame_loss"], "units_lost": rep["units_lost"]})
+    return rows
+
+
+def plot_cliff(rows: list[dict], path: str) -> None:
+    """PSNR and frame loss against SNR (means over seeds) of :func:`measure_cliff`'s rows, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in dict.fromkeys(r["scheme"] for r in rows):
+        mine = [r for r in rows if r["scheme"] == name and r["snr_db"] is not None]
+        snrs = sorted({r["snr_db"] for r in mine})
+        ps = [np.mean([r["psnr_db"] for r in mine if r["snr_db"] == s]) for s in snrs]
+        fl = [np.mean([r["frame_loss"] for r in mine if r["snr_db"] == s]) for s in snrs]
+        cbr = mine[0]["cbr_net"] if mine else math.nan
+        ax1.plot(snrs, ps, "o-", label=f"{name} (CBR {cbr:.4f})")
+        ax2.plot(snrs, fl, "o-", label=name)
+    ax1.set(xlabel="SNR Es/N0 (dB)", ylabel="PSNR (dB)", title="H.264/H.265 + LDPC + QPSK, AWGN")
+    ax2.set(xlabel="SNR Es/N0 (dB)", ylabel="frame loss (frozen frames / T)", ylim=(-0.02, 1.02))
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- registration ------------------------------------------------------------------------------
+
+def _bind(name: str):
+    def enc(frames, params):
+        return encode(frames, params, name)
+
+    def dec(received, context, params):
+        return decode(received, context, params, name)
+
+    return enc, dec
+
+
+def register() -> None:
+    """Register "h264" and "h265" (idempotent)."""
+    from semcom_host.service.registry import register_scheme, scheme_names
+
+    for name in NAMES:
+        if name in scheme_names():
+            continue
+        enc, dec = _bind(name)
+        codec = "H.264 (libx264)" if name == "h264" else "H.265 (libx265)"
+        register_scheme(name, enc, dec, defaults=DEFAULTS,
+                        description=f"conventional baseline: {codec} at a target CBR, bitstream in CRC-protected "
+                                    "LDPC 648 codewords + QAM, FFmpeg decoding with concealment and frame freezing")
