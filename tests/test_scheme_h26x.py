@@ -174,9 +174,13 @@ def test_nothing_received(encoded):
 
 
 def test_freezing_repeats_the_last_good_frame():
+    from semcom_host.schemes.common import freeze_missing
+
     out = np.stack([np.full((2, 2, 3), i, np.uint8) for i in range(6)])
-    h26x._freeze(out, [2, 4])
+    freeze_missing(out, [4, 2])
     assert [int(f[0, 0, 0]) for f in out] == [2, 2, 2, 2, 4, 4]
+    freeze_missing(out, [])
+    assert np.all(out == 128)
 
 
 def test_cliff_over_awgn():

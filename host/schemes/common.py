@@ -29,7 +29,7 @@ from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_tabl
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
            "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing",
            "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -252,6 +252,21 @@ def msvq_model(name: str = "msvq_g8_l16"):
 
         _MODELS[key] = load_msvq(name)
     return _MODELS[key]
+
+
+def freeze_missing(out: np.ndarray, decoded) -> None:
+    """Conceal lost frames in place: frames of ``out`` (T x ...) not in ``decoded`` (frame indices)
+    repeat the last decoded frame before them, leading ones the first decoded frame; every frame
+    mid-grey (128) when nothing was decoded."""
+    decoded = sorted(int(i) for i in decoded)
+    if not decoded:
+        out[:] = 128
+        return
+    good = np.zeros(out.shape[0], bool)
+    good[decoded] = True
+    src = np.maximum.accumulate(np.where(good, np.arange(out.shape[0]), -1))
+    src[src < 0] = decoded[0]
+    out[:] = out[src]
 
 
 def warm_up() -> None:

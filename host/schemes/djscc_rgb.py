@@ -61,10 +61,7 @@ def decode(received: list, context: dict, params: dict):
         with watch("djscc_decode"):
             imgs = model.decode_symbols(np.stack(syms), snr, (size, size))
             frames[have] = C.resize_frames(imgs, (h, w))
-        keys = np.array(have)
-        for i in sorted(set(range(t)) - set(have)):
-            before = keys[keys < i]
-            frames[i] = frames[before[-1] if before.size else keys[0]]
+    C.freeze_missing(frames, have)
     report = {"scheme": NAME, "decoder": "djscc", "manifest_from": man_from, "frames_received": len(have),
               "frames_concealed": t - len(have), "snr_est_db": snr_est, "stage_seconds": watch.seconds}
     return frames, C.copy_figures(report, context)

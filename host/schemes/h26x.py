@@ -77,8 +77,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .common import (MANIFEST, cbr_figures, find_manifest, manifest_unit, snr_estimate, source_dim,
-                     symbols_sent, units_by_name)
+from .common import (MANIFEST, cbr_figures, find_manifest, freeze_missing, manifest_unit, snr_estimate,
+                     source_dim, symbols_sent, units_by_name)
 
 __all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
            "ideal_received", "measure_cliff", "plot_cliff", "register"]
@@ -505,7 +505,7 @@ def decode(received: list, context: dict, params: dict, name: str = "h264"):
             continue
         done.add(idx)
         corrupt += bool(getattr(f, "is_corrupt", False))
-    _freeze(out, sorted(done))
+    freeze_missing(out, done)
     coder = _coder(m["rate"], m["modulation"])
     man = _manifest(name, (t_count, h, w, m["fps"]), length, body["au"], body.get("pts"), m["nal"], coder, m["upt"])
     figs = cbr_figures(_transmissions(name, bytes(length), man, coder, m["upt"], 0), t_count, h, w)
@@ -529,19 +529,6 @@ def decode(received: list, context: dict, params: dict, name: str = "h264"):
         if key in context:
             report[key] = context[key]
     return out, report
-
-
-def _freeze(out: np.ndarray, decoded: list[int]) -> None:
-    """Frames not in ``decoded`` (sorted indices) repeat the last decoded one before them, the
-    first decoded one when none is before them; all mid-grey when none was decoded."""
-    if not decoded:
-        out[:] = 128
-        return
-    good = np.zeros(out.shape[0], bool)
-    good[decoded] = True
-    src = np.maximum.accumulate(np.where(good, np.arange(out.shape[0]), -1))
-    src[src < 0] = decoded[0]
-    out[:] = out[src]
 
 
 # -- measurement -------------------------------------------------------------------------------

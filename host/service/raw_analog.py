@@ -148,6 +148,7 @@ def _unit(rx: dict, name: str, kind: str):
 
 def decode(received: list, context: dict, params: dict):
     """(uint8 T x H x W x 3 frames, report) from received transmission dicts; see the module docstring."""
+    from semcom_host.schemes.common import freeze_missing
     from semcom_models.video_io import resize_frame
 
     mmse = bool(params.get("mmse", True))
@@ -212,7 +213,7 @@ def decode(received: list, context: dict, params: dict):
         img = resid[:3 * h * w].reshape(h, w, 3) + mean[None, None, :]
         small = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
         out[t] = resize_frame(small, (geo["height"], geo["width"]))
-    _conceal(out, sorted(stats))
+    freeze_missing(out, stats)
     total = geo["n_transmissions"] or (t_count * chunks if chunks else None)
     cbr = None
     if total:
@@ -228,22 +229,6 @@ def decode(received: list, context: dict, params: dict):
         "snr_est_db": 10 * math.log10(float(np.mean(snr_lin))) if snr_lin else None, "cbr_net": cbr,
     }
     return out, report
-
-
-def _conceal(out: np.ndarray, decoded: list[int]) -> None:
-    """Fill frames not in ``decoded`` (sorted indices) from the nearest earlier decoded frame, the
-    first decoded one for leading frames; mid-grey when none was decoded."""
-    if not decoded:
-        out[:] = 128
-        return
-    done = set(decoded)
-    out[:decoded[0]] = out[decoded[0]]
-    last = decoded[0]
-    for t in range(decoded[0] + 1, out.shape[0]):
-        if t in done:
-            last = t
-        else:
-            out[t] = out[last]
 
 
 def register() -> None:
