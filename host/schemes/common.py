@@ -29,7 +29,7 @@ from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_tabl
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
            "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "register_family",
            "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -267,6 +267,17 @@ def freeze_missing(out: np.ndarray, decoded) -> None:
     src = np.maximum.accumulate(np.where(good, np.arange(out.shape[0]), -1))
     src[src < 0] = decoded[0]
     out[:] = out[src]
+
+
+def register_family(names, encode, decode, defaults: dict, descriptions: dict) -> None:
+    """Register one scheme per name whose encoder/decoder are ``encode(frames, params, scheme=name)``
+    and ``decode(received, context, params, scheme=name)`` (a paper's variants sharing code)."""
+    from semcom_host.service.registry import register_scheme
+
+    for name in names:
+        register_scheme(name, lambda f, p, _n=name: encode(f, p, scheme=_n),
+                        lambda r, c, p, _n=name: decode(r, c, p, scheme=_n),
+                        defaults=defaults, description=descriptions[name], replace=True)
 
 
 def warm_up() -> None:

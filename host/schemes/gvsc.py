@@ -144,9 +144,4 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
 
 
 def register() -> None:
-    from semcom_host.service.registry import register_scheme
-
-    for name in SCHEMES:
-        register_scheme(name, lambda f, p, _n=name: encode(f, p, scheme=_n),
-                        lambda r, c, p, _n=name: decode(r, c, p, scheme=_n),
-                        defaults=DEFAULTS, description=DESCRIPTIONS[name], replace=True)
+    C.register_family(SCHEMES, encode, decode, DEFAULTS, DESCRIPTIONS)
