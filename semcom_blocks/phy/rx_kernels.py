@@ -19,7 +19,7 @@ __all__ = ["append_clean", "stf_detect", "ltf_search", "derotate_blocks", "ltf_c
            "hard_syndrome"]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _stf_block(r, L, b, lagged, prod, energy, have):
     """Fill block b's sums once: energy[b] = sum |r[i]|^2 and, if ``lagged``, prod[b] = sum
     conj(r[i]) r[i + L] over i in [b L, b L + L) (float64 / complex128 accumulators)."""
@@ -39,20 +39,6 @@ def _stf_block(r, L, b, lagged, prod, energy, have):
     if lagged:
         prod[b] = complex(acc_re, acc_im)
     have[b] = 1
-
-
-@numba.njit(cache=True)
-def _stf_window(r, L, B, j, nb, prod, energy, have):
-    """(rho_j, corr_j) of the window of B blocks starting at block j (see stf_detect)."""
-    c = 0j
-    early, late = 0.0, 0.0
-    for b in range(j, j + B + 1):
-        _stf_block(r, L, b, b < nb, prod, energy, have)
-    for b in range(j, j + B):
-        c += prod[b]
-        early += energy[b]
-        late += energy[b + 1]
-    return min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0), c
 
 
 @numba.njit(cache=True)
@@ -77,21 +63,50 @@ def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
     if nb < B + 3:
         return -1, 0.0
     n_out = nb - B + 1
+    j_first = max(j_first, 0)
+    if j_first >= n_out:
+        return -1, 0.0
+    for b in range(j_first, min(j_first + B + 4, nb + 1)):
+        _stf_block(r, L, b, b < nb, prod, energy, have)
+    rhos = np.empty(4)
+    corrs = np.empty(4, np.complex128)
     run = 0
-    for j in range(max(j_first, 0), n_out):
-        rho, _ = _stf_window(r, L, B, j, nb, prod, energy, have)
+    j = j_first
+    while j < n_out:
+        b = j + B + 3  # windows j .. j+3 need blocks up to j + B + 3
+        if b <= nb:
+            _stf_block(r, L, b, b < nb, prod, energy, have)
+        c = 0j
+        early, late = 0.0, 0.0
+        for b in range(j, j + B):
+            c += prod[b]
+            early += energy[b]
+            late += energy[b + 1]
+        rho = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
+        rhos[(j - j_first) % 4] = rho
+        corrs[(j - j_first) % 4] = c
         if rho > threshold:
             run += 1
             if run == 3:
                 j0 = j - 2
                 best_rho, best_c = -1.0, 0j
                 for jj in range(j0, min(j0 + 4, n_out)):
-                    rho, c = _stf_window(r, L, B, jj, nb, prod, energy, have)
+                    if jj <= j:
+                        rho, c = rhos[(jj - j_first) % 4], corrs[(jj - j_first) % 4]
+                    else:  # one window ahead of the scan
+                        c = 0j
+                        early, late = 0.0, 0.0
+                        for b in range(jj, jj + B):
+                            c += prod[b]
+                            early += energy[b]
+                            late += energy[b + 1]
+                        rho = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
                     if rho > best_rho:
                         best_rho, best_c = rho, c
                 return j0, math.atan2(best_c.imag, best_c.real) / (2 * math.pi * L)
         else:
             run = 0
+        j += 1
     return -1, 0.0
 
 
