@@ -124,13 +124,17 @@ def ltf_search(r, lo, n, cfo, tpl):
     seg_re = np.empty(n)
     seg_im = np.empty(n)
     w = -2.0 * math.pi * cfo
-    for k in range(n):
-        ph = w * k
-        c, s = math.cos(ph), math.sin(ph)
-        v = r[lo + k]
-        vr, vi = float(v.real), float(v.imag)
-        seg_re[k] = vr * c - vi * s
-        seg_im[k] = vr * s + vi * c
+    ramp = np.empty(N, np.complex128)  # exp(j w k) = exp(j w N q) exp(j w i), k = q N + i
+    for i in range(N):
+        ramp[i] = complex(math.cos(w * i), math.sin(w * i))
+    for q in range(0, (n + N - 1) // N):
+        base = complex(math.cos(w * q * N), math.sin(w * q * N))
+        for i in range(min(N, n - q * N)):
+            k = q * N + i
+            v = r[lo + k]
+            d = complex(float(v.real), float(v.imag)) * (base * ramp[i])
+            seg_re[k] = d.real
+            seg_im[k] = d.imag
     t_re = np.empty(N)
     t_im = np.empty(N)
     for k in range(N):
