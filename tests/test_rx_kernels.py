@@ -6,7 +6,9 @@ from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, whiten
 from semcom_blocks.phy.modulation import LLR_MAX, N0_MIN, demodulate_llr
 from semcom_blocks.phy.ofdm import OfdmParams
-from semcom_blocks.phy.receiver import _Whitener, _axis_scale, decode_payload
+from semcom_blocks.phy.frame import FrameFormat
+from semcom_blocks.phy.ldpc import LdpcLayout, get_ldpc
+from semcom_blocks.phy.receiver import _Whitener, _axis_scale, decode_codewords, decode_payload
 from semcom_blocks.phy.rx_kernels import append_clean, derotate_blocks, linear_llr, ltf_search, stf_detect, tile_span
 
 RNG = np.random.default_rng(0)
@@ -153,3 +155,16 @@ def test_decode_payload_uses_the_decoder_only_where_needed(monkeypatch):
     assert decode_payload(coder, llr, 96) == (bytes(range(96)), True) and calls == [1]
     with pytest.raises(ValueError):
         decode_payload(coder, np.full(bits.size, np.nan), 96)
+
+
+@pytest.mark.parametrize("layout", [FrameFormat().sig_layout,  # shortened and punctured
+                                    LdpcLayout(get_ldpc(648, "1/2"), 300, 1400)])  # repeated
+def test_decode_codewords_is_layout_decode(layout):
+    rng = np.random.default_rng(2)
+    for sigma in (0.0, 0.7, 1.2, 3.0):
+        bits = layout.encode(rng.integers(0, 2, layout.payload_bits).astype(np.uint8))
+        llr = ((1 - 2.0 * bits) * 2 + sigma * 2 * rng.standard_normal(bits.size)).astype(np.float32)
+        payload, _, _, tx = layout.decode(llr, return_tx_bits=True)
+        cw = decode_codewords(layout, llr)
+        assert np.array_equal(cw[:, :layout.code.k].reshape(-1)[layout.payload_index], payload)
+        assert np.array_equal(cw.reshape(-1)[layout.tx_index], tx)

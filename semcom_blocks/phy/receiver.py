@@ -309,8 +309,11 @@ class BurstReceiver:
         zf, nv, cpe, rate, num, den, _ = self._equalize(spec, h, hdr.n0, 0, None, False)
         hdr.slope_fit = (num, den)
         n_sig_data = fmt.n_sig * p.n_data
-        bits, _, _, sig_tx = fmt.sig_layout.decode(self._llr(zf, nv, 0, n_sig_data, "bpsk"), return_tx_bits=True)
+        layout = fmt.sig_layout
+        cw = decode_codewords(layout, self._llr(zf, nv, 0, n_sig_data, "bpsk"))
+        bits = cw[:, :layout.code.k].reshape(-1)[layout.payload_index]
         sig = decode_sig(self._sig_white(np.packbits(bits).tobytes()))
+        sig_tx = cw.reshape(-1)[layout.tx_index]  # the coded bits as sent, now known
         if sig is None:
             raise _Skip("sig_failures")
         hdr.frame_type, hdr.seq, hdr.table_len, hdr.n_pay = sig
@@ -407,40 +410,53 @@ def _layout(n: int, rate: str, info_bits: int) -> LdpcLayout:
     return LdpcLayout(get_ldpc(n, rate), info_bits)
 
 
-def decode_payload(coder: PayloadCoder, llr: np.ndarray, nbytes: int) -> tuple[bytes, bool]:
-    """(data, crc_ok): what ``coder.decode_llr(llr, nbytes)`` gives, with the iterative LDPC
-    decoder run only on the codewords that need it.
+def decode_codewords(layout: LdpcLayout, llr: np.ndarray, decoder: str | None = None,
+                     max_iter: int | None = None) -> np.ndarray:
+    """Decoded codewords (n_codewords, n) uint8 of ``layout`` from the LLRs of its transmitted
+    bits (extra trailing LLRs ignored): what LdpcLayout.decode decodes, with the iterative
+    decoder (``decoder``, ``max_iter``: LdpcCode.decode's, None for its defaults) run only on
+    the codewords that need it.
 
     A codeword whose hard decisions (LLR < 0: bit 1) already satisfy every parity check is what
     the decoder would return for it: in min-sum and sum-product alike each check then sends
     every bit a message of that bit's own sign, so no posterior changes sign and the first
     syndrome check stops the decoder with those very bits. Checking the syndrome costs a few
     microseconds per 648-bit codeword, one decoder iteration about 12; on a clean link every
-    codeword passes. Shortening, puncturing and repetition are undone as LdpcLayout.decode does
-    (a punctured bit has LLR 0, so its codeword nearly always goes to the decoder). Turbo and
-    uncoded payloads go to coder.decode_llr unchanged."""
+    codeword passes. Shortened bits are known zeros, repeated bits add their LLRs, punctured
+    bits have LLR 0; a layout that punctures skips the check (its codewords nearly always need
+    the decoder)."""
+    code = layout.code
+    llr = np.asarray(llr, dtype=np.float64).reshape(-1)
+    if llr.size < layout.coded_bits:
+        raise ValueError(f"{llr.size} LLRs for a layout of {layout.coded_bits} coded bits")
+    llr = llr[:layout.coded_bits]
+    if not np.isfinite(llr).all():
+        raise ValueError("LLRs must be finite")
+    full = np.bincount(layout.tx_index, weights=llr, minlength=layout.n_codewords * code.n)
+    full[layout.shortened_index] = LLR_MAX
+    full = full.reshape(layout.n_codewords, code.n)
+    kwargs = {k: v for k, v in (("decoder", decoder), ("max_iter", max_iter)) if v is not None}
+    if layout.coded_bits < full.size - layout.shortened_index.size:  # punctured
+        return code.decode(full, return_codeword=True, **kwargs).bits
+    # the decoders work in float32 (min-sum) or float64 (sum-product): decide signs as they do
+    hard, ok = hard_syndrome(full if decoder == "spa" else full.astype(np.float32), code.row_ptr, code.col_idx)
+    if not ok.all():
+        hard[~ok] = code.decode(full[~ok], return_codeword=True, **kwargs).bits
+    return hard
+
+
+def decode_payload(coder: PayloadCoder, llr: np.ndarray, nbytes: int) -> tuple[bytes, bool]:
+    """(data, crc_ok): what ``coder.decode_llr(llr, nbytes)`` gives, LDPC codewords decoded by
+    ``decode_codewords``. Turbo and uncoded payloads go to coder.decode_llr unchanged."""
     info_bits = 8 * nbytes + coder.crc_bits
     if coder.fec != "ldpc" or info_bits == 0:
         out = coder.decode_llr(llr, nbytes)
         return out.data, out.crc_ok
     layout = _layout(coder.n, coder.rate, info_bits)
-    code = layout.code
-    llr = np.asarray(llr, dtype=np.float64).reshape(-1)
-    if llr.size < layout.coded_bits:
-        raise ValueError(f"{llr.size} LLRs for a {nbytes}-byte payload that needs {layout.coded_bits}")
-    if not np.isfinite(llr[:layout.coded_bits]).all():
-        raise ValueError("LLRs must be finite")
-    # repeated bits add their LLRs; shortened bits are known zeros
-    full = np.bincount(layout.tx_index, weights=llr[:layout.coded_bits], minlength=layout.n_codewords * code.n)
-    full[layout.shortened_index] = LLR_MAX
-    full = full.reshape(layout.n_codewords, code.n)
-    # the decoders work in float32 (min-sum) or float64 (sum-product): decide signs as they do
-    hard, ok = hard_syndrome(full if coder.decoder == "spa" else full.astype(np.float32), code.row_ptr,
-                             code.col_idx)
-    if not ok.all():
-        kwargs = {k: v for k, v in (("decoder", coder.decoder), ("max_iter", coder.max_iter)) if v is not None}
-        hard[~ok] = code.decode(full[~ok], return_codeword=True, **kwargs).bits
-    raw = np.packbits(hard[:, :code.k].reshape(-1)[layout.payload_index]).tobytes()
+    if np.size(llr) < layout.coded_bits:
+        raise ValueError(f"{np.size(llr)} LLRs for a {nbytes}-byte payload that needs {layout.coded_bits}")
+    hard = decode_codewords(layout, llr, coder.decoder, coder.max_iter)
+    raw = np.packbits(hard[:, :layout.code.k].reshape(-1)[layout.payload_index]).tobytes()
     data, tail = raw[:nbytes], raw[nbytes:]
     crc_ok = True if coder.crc is None else crc_bytes(data, coder.crc) == int.from_bytes(tail, "big")
     return data, bool(crc_ok)
