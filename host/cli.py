@@ -306,7 +306,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("config", nargs="?", help="sweep YAML file, or a bundled name (see --list)")
     p.add_argument("--out", help="output folder (default: the config's 'out', else out/sweeps/NAME)")
     p.add_argument("--workers", type=int, help="parallel worker processes, or local Ray CPUs (default: config, 1)")
-    p.add_argument("--threads", type=int, help="torch/OpenMP threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, help="torch/OpenMP threads per worker (default 1)")
     p.add_argument("--via", choices=("flowgraph", "engine"), help="override the config's 'via'")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="run the points as Ray tasks: on a local Ray, or on the cluster at ADDRESS "

@@ -3,7 +3,7 @@
 #   1. Debian packages (GNU Radio, UHD, FFmpeg, CMake, ...), installed only when missing.
 #   2. .venv from Debian's /usr/bin/python3 with --system-site-packages (GNU Radio's bindings
 #      import only there), with pip constrained by constraints.txt (numpy<2, torch==2.13.0).
-#   3. The project installed editable, with its test extras.
+#   3. The project installed editable, with its test, large-model and cluster (Ray) extras.
 # A stamp file records the inputs of step 3 so that a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing gr-semcom (editable) and its pinned dependencies"
   export PIP_CONSTRAINT="$PWD/constraints.txt"
   .venv/bin/python -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,large]"
+  # cluster: Ray, for `semcom sweep --ray` and its tests (an optional extra for users).
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,large,cluster]"
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c "import gnuradio.gr, numba, numpy; assert numpy.__version__ < '2'" \
