@@ -296,9 +296,10 @@ def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, 
                                 channel={"snr_db": float(snr_db), **settings}, timeout_s=timeout_s)
             seconds = tb.run_to_end(timeout_s)
             outcome = tb.sink.outcome or {}
+            if tb.source.last_error:     # the encode failed (e.g. a model without local weights): say why
+                raise RuntimeError(f"the semantic source failed: {tb.source.last_error}")
             if outcome.get("state") != "decoded":
-                src_err = tb.source.last_error
-                raise RuntimeError(f"the loopback did not decode: {outcome.get('error') or src_err or 'no outcome'}")
+                raise RuntimeError(f"the loopback did not decode: {outcome.get('error') or 'no outcome'}")
             rebuilt = np.load(npy)
             sink_report = json.loads(Path(outcome["report"]).read_text())
             received = []

@@ -237,3 +237,13 @@ def test_video_loopback_grc_runs_headless_against_a_service(clip, tmp_path):
     assert np.load(out).shape == (8, 64, 64, 3)
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["report"]["decoder"] == "interpolating" and report["trigger"] == "complete"
+
+
+@pytest.mark.gnuradio
+def test_a_clip_lost_on_the_air_is_a_data_point_not_an_error(clip):
+    """Far below every scheme's threshold nothing arrives; with the source's ctx the receiver
+    still reports (concealed frames, quality of nothing) so that sweeps record the cliff."""
+    pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
+    r = run_video(clip, "djscc-rgb", snr_db=-12.0, frames=8, size=64)
+    assert r["transmissions_received"] == 0 and r["scheme_report"]["frames_concealed"] == 8
+    assert r["digital_units_exact"] == 0 and r["psnr"] < 20
