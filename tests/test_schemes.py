@@ -247,3 +247,11 @@ def test_a_clip_lost_on_the_air_is_a_data_point_not_an_error(clip):
     r = run_video(clip, "djscc-rgb", snr_db=-12.0, frames=8, size=64)
     assert r["transmissions_received"] == 0 and r["scheme_report"]["frames_concealed"] == 8
     assert r["digital_units_exact"] == 0 and r["psnr"] < 20
+
+
+def test_receiver_takes_the_chunk_size_from_the_manifest():
+    """Over the air the receiver's params need not match the sender's: the manifest says how
+    the analog symbols were cut."""
+    spec, ctx, received, p = engine("djscc-rgb", max_symbols_per_transmission=600)
+    frames, report = spec.decoder(received, {}, spec.merge_params({}))
+    assert report["manifest_from"] == "received" and report["frames_concealed"] == 0

@@ -32,9 +32,10 @@ def encode(frames: np.ndarray, params: dict):
         sym = C.djscc_model("djscc_rgb").encode_frames(C.resize_frames(frames, (size, size)), float(params["snr_db"]))
     units = [u for i, s in enumerate(sym) for u in C.analog_chunks(f"f{i}", s, spt // 2)]
     fps = float(params.get("fps", 25.0))
-    manifest = C.manifest_unit(NAME, t, h, w, fps, size=size)
+    manifest = C.manifest_unit(NAME, t, h, w, fps, size=size, chunk=spt // 2)
     txs = C.pack_transmissions(units, manifest, spt, FRAME_TYPE, int(params["seq0"]), NAME)
-    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": NAME, "T": t, "H": h, "W": w, "fps": fps, "size": size},
+    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": NAME, "T": t, "H": h, "W": w, "fps": fps, "size": size,
+                            "chunk": spt // 2},
                "n_transmissions": len(txs), "cbr_paper": sym.size / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context
@@ -48,7 +49,7 @@ def decode(received: list, context: dict, params: dict):
     snr = snr_est if snr_est is not None else float(params["snr_db"])
     model = C.djscc_model("djscc_rgb")
     n = model.cfg.num_symbols(size, size)
-    spt = int(params["max_symbols_per_transmission"]) // 2
+    spt = int(man.get("chunk") or int(params["max_symbols_per_transmission"]) // 2)
     watch = C.Stopwatch()
     have, syms = [], []
     for i in range(t):

@@ -72,11 +72,12 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
         text = C.captions_for(params, [(0, t)], frames)[0]
     units = [C.text_unit("text", text)]
     analog = 0
+    chunk = int(params["max_symbols_per_transmission"]) // 2   # analog symbols per unit (in the manifest)
     if kind == "first_frame":
         with watch("djscc_encode"):
             model = C.djscc_model("djscc_first_frame")
             sym = model.encode_frames(C.resize_frames(frames[:1], (size, size)), snr)[0]
-        units += C.analog_chunks("ff", sym, int(params["max_symbols_per_transmission"]) // 2)
+        units += C.analog_chunks("ff", sym, chunk)
         analog += sym.size
     elif kind in ("sketch", "sketches"):
         idx = [0] if kind == "sketch" else list(range(t))
@@ -86,15 +87,16 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
         with watch("djscc_encode"):
             sym = C.djscc_model("djscc_sketch").encode_frames(sketches, snr)
         for i, s in zip(idx, sym):
-            units += C.analog_chunks(f"sk{i}", s, int(params["max_symbols_per_transmission"]) // 2)
+            units += C.analog_chunks(f"sk{i}", s, chunk)
         analog += sym.size
-    manifest = C.manifest_unit(scheme, t, h, w, float(params.get("fps", 25.0)), size=size, kind=kind)
+    manifest = C.manifest_unit(scheme, t, h, w, float(params.get("fps", 25.0)), size=size, kind=kind, chunk=chunk)
     txs = C.pack_transmissions(units, manifest, int(params["max_symbols_per_transmission"]), FRAME_TYPE,
                                int(params["seq0"]), scheme)
     text_bytes = len(text.encode("utf-8"))
     paper = (3 * 8 * text_bytes / 2 + analog) / C.source_dim(t, h, w)
     context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": scheme, "T": t, "H": h, "W": w,
-                            "fps": float(params.get("fps", 25.0)), "size": size, "kind": kind},
+                            "fps": float(params.get("fps", 25.0)), "size": size, "kind": kind,
+                            "chunk": chunk},
                "caption": text, "n_transmissions": len(txs), "cbr_paper": paper,
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context
@@ -112,7 +114,7 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     text = C.read_text(units, "text")
     cond = Conditioning(t, h, w, fps=float(man["fps"]), caption=text)
     arrived = {}
-    spt = int(params["max_symbols_per_transmission"]) // 2
+    spt = int(man.get("chunk") or int(params["max_symbols_per_transmission"]) // 2)
     if kind == "first_frame":
         model = C.djscc_model("djscc_first_frame")
         n = model.cfg.num_symbols(size, size)

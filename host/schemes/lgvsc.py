@@ -111,7 +111,8 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
                     units.append(Unit(f"mo{i}", "digital", MOTION.pack(m["mean_dx"], m["mean_dy"],
                                                                           m["mean_px_per_frame"], size, size), coder))
     fps = float(params.get("fps", 25.0))
-    man = {"size": size, "kind": kind, "keys": keys if kind != "text" else [], "segs": [list(s) for s in segs]}
+    man = {"size": size, "kind": kind, "keys": keys if kind != "text" else [], "segs": [list(s) for s in segs],
+           "chunk": spt // 2}
     manifest = C.manifest_unit(scheme, t, h, w, fps, **man)
     txs = C.pack_transmissions(units, manifest, spt, FRAME_TYPE, int(params["seq0"]), scheme)
     text_bytes = sum(len(c.encode("utf-8")) for c in captions)
@@ -139,7 +140,7 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     if keys:
         model = C.djscc_model("djscc_first_frame")
         n = model.cfg.num_symbols(size, size)
-        spt = int(params["max_symbols_per_transmission"]) // 2
+        spt = int(man.get("chunk") or int(params["max_symbols_per_transmission"]) // 2)
         with watch("djscc_decode"):
             for k in keys:
                 sym, frac = C.join_chunks(units, f"kf{k}", n, spt, bool(params["mmse"]))
