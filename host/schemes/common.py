@@ -21,15 +21,18 @@ Conventions (every scheme module follows them):
 """
 from __future__ import annotations
 
+import threading
+from typing import Callable
+
 import msgpack
 import numpy as np
 
 from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_table
 
-__all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_unit", "find_manifest", "units_by_name",
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "manifest_unit", "find_manifest", "units_by_name",
            "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "register_family",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "register_family", "cached",
            "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -53,10 +56,15 @@ def manifest_coder() -> PayloadCoder:
     return PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32")
 
 
-def manifest_unit(scheme: str, num_frames: int, height: int, width: int, fps: float, **fields) -> Unit:
-    """The manifest unit (see the module docstring); ``fields`` must be msgpack types."""
-    body = {"v": MANIFEST_VERSION, "scheme": scheme, "T": int(num_frames), "H": int(height), "W": int(width),
+def manifest_body(scheme: str, num_frames: int, height: int, width: int, fps: float, **fields) -> dict:
+    """The manifest map (see the module docstring); ``fields`` must be msgpack types. A scheme
+    puts it in its context as well, so that a receiver without any manifest can still decode."""
+    return {"v": MANIFEST_VERSION, "scheme": scheme, "T": int(num_frames), "H": int(height), "W": int(width),
             "fps": float(fps), **fields}
+
+
+def manifest_unit(body: dict) -> Unit:
+    """The manifest unit carrying ``body`` (:func:`manifest_body`)."""
     return Unit(MANIFEST, "digital", msgpack.packb(body, use_bin_type=True), manifest_coder())
 
 
@@ -231,27 +239,31 @@ def snr_estimate(received: list) -> float | None:
     return float(10 * np.log10(np.mean(vals))) if vals else None
 
 
-_MODELS: dict[tuple[str, str], object] = {}
+_MODELS: dict[tuple, object] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def cached(key: tuple, load: Callable[[], object]):
+    """What ``load()`` returns, loaded once per process under ``key`` (codecs, vision-language
+    models, video decoders: a service loads each once, whatever thread asks first)."""
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = load()
+        return _MODELS[key]
 
 
 def djscc_model(name: str):
     """A shipped DJSCC model (semcom_models.djscc), loaded once per process."""
-    key = ("djscc", name)
-    if key not in _MODELS:
-        from semcom_models.djscc import load_djscc
+    from semcom_models.djscc import load_djscc
 
-        _MODELS[key] = load_djscc(name)
-    return _MODELS[key]
+    return cached(("djscc", name), lambda: load_djscc(name))
 
 
 def msvq_model(name: str = "msvq_g8_l16"):
     """A shipped MSVQ model (semcom_models.msvq), loaded once per process."""
-    key = ("msvq", name)
-    if key not in _MODELS:
-        from semcom_models.msvq import load_msvq
+    from semcom_models.msvq import load_msvq
 
-        _MODELS[key] = load_msvq(name)
-    return _MODELS[key]
+    return cached(("msvq", name), lambda: load_msvq(name))
 
 
 def freeze_missing(out: np.ndarray, decoded) -> None:
@@ -315,10 +327,9 @@ def captions_for(params: dict, segments: list[tuple[int, int]], frames: np.ndarr
         cap = SidecarCaptioner.from_file(params["captions_file"])
         return [cap.caption(frames[a:b], (a, b)) for a, b in segments]
     if params.get("captioner"):
-        key = ("captioner", str(params["captioner"]))
-        if key not in _MODELS:
-            _MODELS[key] = VLMCaptioner.load(str(params["captioner"]), params.get("captioner_path") or None)
-        return _MODELS[key].caption_segments(frames, segments)
+        name, path = str(params["captioner"]), params.get("captioner_path") or None
+        captioner = cached(("captioner", name, path), lambda: VLMCaptioner.load(name, path))
+        return captioner.caption_segments(frames, segments)
     raise ValueError("this scheme sends a text description: give params caption (text), captions_file (a "
                      "sidecar file, see docs/semantics.md) or captioner (a local vision-language model name)")
 

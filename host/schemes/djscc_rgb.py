@@ -32,10 +32,9 @@ def encode(frames: np.ndarray, params: dict):
         sym = C.djscc_model("djscc_rgb").encode_frames(C.resize_frames(frames, (size, size)), float(params["snr_db"]))
     units = [u for i, s in enumerate(sym) for u in C.analog_chunks(f"f{i}", s, spt // 2)]
     fps = float(params.get("fps", 25.0))
-    manifest = C.manifest_unit(NAME, t, h, w, fps, size=size, chunk=spt // 2)
-    txs = C.pack_transmissions(units, manifest, spt, FRAME_TYPE, int(params["seq0"]), NAME)
-    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": NAME, "T": t, "H": h, "W": w, "fps": fps, "size": size,
-                            "chunk": spt // 2},
+    man = C.manifest_body(NAME, t, h, w, fps, size=size, chunk=spt // 2)
+    txs = C.pack_transmissions(units, C.manifest_unit(man), spt, FRAME_TYPE, int(params["seq0"]), NAME)
+    context = {"manifest": man,
                "n_transmissions": len(txs), "cbr_paper": sym.size / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context

@@ -89,14 +89,12 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
         for i, s in zip(idx, sym):
             units += C.analog_chunks(f"sk{i}", s, chunk)
         analog += sym.size
-    manifest = C.manifest_unit(scheme, t, h, w, float(params.get("fps", 25.0)), size=size, kind=kind, chunk=chunk)
-    txs = C.pack_transmissions(units, manifest, int(params["max_symbols_per_transmission"]), FRAME_TYPE,
+    man = C.manifest_body(scheme, t, h, w, float(params.get("fps", 25.0)), size=size, kind=kind, chunk=chunk)
+    txs = C.pack_transmissions(units, C.manifest_unit(man), int(params["max_symbols_per_transmission"]), FRAME_TYPE,
                                int(params["seq0"]), scheme)
     text_bytes = len(text.encode("utf-8"))
     paper = (3 * 8 * text_bytes / 2 + analog) / C.source_dim(t, h, w)
-    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": scheme, "T": t, "H": h, "W": w,
-                            "fps": float(params.get("fps", 25.0)), "size": size, "kind": kind,
-                            "chunk": chunk},
+    context = {"manifest": man,
                "caption": text, "n_transmissions": len(txs), "cbr_paper": paper,
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context

@@ -77,8 +77,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .common import (MANIFEST, cbr_figures, find_manifest, freeze_missing, manifest_unit, snr_estimate,
-                     source_dim, symbols_sent, units_by_name)
+from .common import (MANIFEST, cbr_figures, find_manifest, freeze_missing, manifest_body, manifest_unit,
+                     snr_estimate, source_dim, symbols_sent, units_by_name)
 
 __all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
            "ideal_received", "measure_cliff", "plot_cliff", "register"]
@@ -297,7 +297,7 @@ def _manifest(name: str, geo: tuple[int, int, int, float], stream_len: int, au_s
               "fec": [coder.rate, coder.modulation], "nal": int(nal_count), "au": au_sizes}
     if pts is not None:
         fields["pts"] = pts
-    return manifest_unit(name, t_count, h, w, fps, **fields)
+    return manifest_unit(manifest_body(name, t_count, h, w, fps, **fields))
 
 
 def _transmissions(name: str, data: bytes, manifest, coder, upt: int, seq0: int) -> list:

@@ -55,7 +55,6 @@ DESCRIPTIONS = {
     "lgvsc-skem": "LGVSC SKEM+DSA: VLM-selected keyframes (PSSS) by DJSCC + captions + motion per segment",
 }
 MOTION = struct.Struct(">5f")   # mean_dx, mean_dy, mean_px_per_frame, width, height
-_SKEM: dict[tuple, object] = {}
 
 
 def _keyframes(kind: str, frames: np.ndarray, params: dict) -> list[int]:
@@ -66,10 +65,9 @@ def _keyframes(kind: str, frames: np.ndarray, params: dict) -> list[int]:
         return [int(i) for i in select_skim(t, int(params["interval"])).indices]
     from semcom_models.psss import SKEM
 
-    key = (params["vlm"], params["vlm_path"], float(params["eta"]))
-    if key not in _SKEM:
-        _SKEM[key] = SKEM.load(str(params["vlm"]), params["vlm_path"] or None, eta=float(params["eta"]))
-    return sorted(int(i) for i in _SKEM[key].select(frames))
+    name, path, eta = str(params["vlm"]), params["vlm_path"] or None, float(params["eta"])
+    skem = C.cached(("skem", name, path, eta), lambda: SKEM.load(name, path, eta=eta))
+    return sorted(int(i) for i in skem.select(frames))
 
 
 def segments_of(keys: list[int], num_frames: int) -> list[tuple[int, int]]:
@@ -111,12 +109,11 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
                     units.append(Unit(f"mo{i}", "digital", MOTION.pack(m["mean_dx"], m["mean_dy"],
                                                                           m["mean_px_per_frame"], size, size), coder))
     fps = float(params.get("fps", 25.0))
-    man = {"size": size, "kind": kind, "keys": keys if kind != "text" else [], "segs": [list(s) for s in segs],
-           "chunk": spt // 2}
-    manifest = C.manifest_unit(scheme, t, h, w, fps, **man)
-    txs = C.pack_transmissions(units, manifest, spt, FRAME_TYPE, int(params["seq0"]), scheme)
+    man = C.manifest_body(scheme, t, h, w, fps, size=size, kind=kind, keys=keys if kind != "text" else [],
+                          segs=[list(s) for s in segs], chunk=spt // 2)
+    txs = C.pack_transmissions(units, C.manifest_unit(man), spt, FRAME_TYPE, int(params["seq0"]), scheme)
     text_bytes = sum(len(c.encode("utf-8")) for c in captions)
-    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": scheme, "T": t, "H": h, "W": w, "fps": fps, **man},
+    context = {"manifest": man,
                "captions": captions, "n_transmissions": len(txs),
                "cbr_paper": (3 * 8 * text_bytes / 2 + analog) / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}

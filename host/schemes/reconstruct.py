@@ -21,10 +21,11 @@ import numpy as np
 
 from semcom_models.decoders.base import Capability, Conditioning, DecodedVideo
 
+from .common import cached
+
 __all__ = ["WEIGHT_FREE", "reconstruct", "render_sketches"]
 
 WEIGHT_FREE = ("interpolating", "repetition", "sketch-render", "none")
-_BUILT: dict[tuple[str, str], object] = {}
 
 
 def _configured(name: str) -> bool:
@@ -41,10 +42,7 @@ def _configured(name: str) -> bool:
 def _build(name: str, path: str):
     from semcom_models.decoders.registry import build_decoder
 
-    key = (name, path)
-    if key not in _BUILT:
-        _BUILT[key] = build_decoder(name, path or None)
-    return _BUILT[key]
+    return cached(("decoder", name, path), lambda: build_decoder(name, path or None))
 
 
 def render_sketches(sketches: dict[int, np.ndarray], num_frames: int, height: int, width: int) -> np.ndarray:

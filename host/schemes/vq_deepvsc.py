@@ -111,12 +111,11 @@ def encode(frames: np.ndarray, params: dict):
         units.append(Unit(f"kf{k}", "digital", pack_keyframe(mask, bs.b_v[pos:pos + n], bits), coder))
         pos += n
     fps = float(params.get("fps", 25.0))
-    man = {"size": size, "keys": keys, "model": str(params["model"])}
-    manifest = C.manifest_unit(NAME, t, h, w, fps, **man)
-    txs = C.pack_transmissions(units, manifest, int(params["max_symbols_per_transmission"]), FRAME_TYPE,
+    man = C.manifest_body(NAME, t, h, w, fps, size=size, keys=keys, model=str(params["model"]))
+    txs = C.pack_transmissions(units, C.manifest_unit(man), int(params["max_symbols_per_transmission"]), FRAME_TYPE,
                                int(params["seq0"]), NAME)
     coded_symbols = bs.n_bits / (coder_rate(coder) * bits_per_symbol(coder.modulation))
-    context = {"manifest": {"v": C.MANIFEST_VERSION, "scheme": NAME, "T": t, "H": h, "W": w, "fps": fps, **man},
+    context = {"manifest": man,
                "n_transmissions": len(txs), "keyframe_ratio": ratio, "indices_sent": bs.n_sent,
                "bcr_paper": bs.bcr(3, size, size), "cbr_paper": coded_symbols / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
