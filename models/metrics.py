@@ -36,12 +36,12 @@ SSIM_SIGMA = 1.5
 _BATCH = 8
 
 
-def _pair(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Check two uint8 RGB frames or videos of one shape; return them as T x H x W x 3 and
-    whether the input was a single frame."""
-    p, t = np.asarray(pred), np.asarray(target)
+def check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Check two uint8 RGB frames or videos of one shape; return them (in the order given) as
+    T x H x W x 3 and whether the input was a single frame."""
+    p, t = np.asarray(a), np.asarray(b)
     if p.shape != t.shape:
-        raise ValueError(f"pred and target differ in shape: {p.shape} vs {t.shape}")
+        raise ValueError(f"the two videos differ in shape: {p.shape} vs {t.shape}")
     if p.dtype != np.uint8 or t.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames, got {p.dtype} and {t.dtype}")
     if p.ndim not in (3, 4) or p.shape[-1] != 3 or 0 in p.shape:
@@ -59,7 +59,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def _per_frame(fn, pred: np.ndarray, target: np.ndarray):
-    p, t, single = _pair(pred, target)
+    p, t, single = check_pair(pred, target)
     out = np.empty(len(p), dtype=np.float64)
     with torch.no_grad():
         for i in range(0, len(p), _BATCH):
@@ -90,7 +90,7 @@ def ms_ssim_min_side(scales: int = len(MS_SSIM_BETAS)) -> int:
 
 def ms_ssim(pred: np.ndarray, target: np.ndarray, betas: tuple[float, ...] = MS_SSIM_BETAS):
     """MS-SSIM per frame (1 = equal); float for one frame. See the module note on frame sizes."""
-    p, _, _ = _pair(pred, target)
+    p, _, _ = check_pair(pred, target)
     need = ms_ssim_min_side(len(betas))
     if min(p.shape[1:3]) < need:
         raise ValueError(f"MS-SSIM with {len(betas)} scales needs frames of at least {need} x {need} "
@@ -120,6 +120,6 @@ class VideoQuality:
 
 def video_quality(pred: np.ndarray, target: np.ndarray, with_ms_ssim: bool = True) -> VideoQuality:
     """PSNR, SSIM and (when the frames are large enough, see module note) MS-SSIM per frame."""
-    p, t, _ = _pair(pred, target)
+    p, t, _ = check_pair(pred, target)
     ms = ms_ssim(p, t) if with_ms_ssim and min(p.shape[1:3]) >= ms_ssim_min_side() else None
     return VideoQuality(np.atleast_1d(psnr(p, t)), np.atleast_1d(ssim(p, t)), ms)

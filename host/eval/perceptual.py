@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_models import model_paths
-from semcom_models.metrics import to_tensor
+from semcom_models.metrics import check_pair, to_tensor
 
 # LPIPS' scaling layer: the [-1, 1] input is shifted and scaled per RGB channel.
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
@@ -244,19 +244,6 @@ def _natural(key: str) -> list:
 # ------------------------------------------------------------------------------------------------
 # Frames
 # ------------------------------------------------------------------------------------------------
-
-def check_pair(reference: np.ndarray, reconstruction: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Two uint8 RGB frames or videos of one shape -> (T x H x W x 3, T x H x W x 3, single)."""
-    a, b = np.asarray(reference), np.asarray(reconstruction)
-    if a.shape != b.shape:
-        raise ValueError(f"reference and reconstruction differ in shape: {a.shape} vs {b.shape}")
-    if a.dtype != np.uint8 or b.dtype != np.uint8:
-        raise ValueError(f"expected uint8 frames, got {a.dtype} and {b.dtype}")
-    if a.ndim not in (3, 4) or a.shape[-1] != 3 or 0 in a.shape:
-        raise ValueError(f"expected H x W x 3 or T x H x W x 3 RGB, got {a.shape}")
-    single = a.ndim == 3
-    return (a[None], b[None], True) if single else (a, b, False)
-
 
 class _PairMetric(nn.Module):
     """Shared per-frame driver: uint8 frames in, float64 distances out. Subclasses define
