@@ -41,6 +41,19 @@ def _stf_block(r, L, b, lagged, prod, energy, have):
     have[b] = 1
 
 
+@numba.njit(cache=True, inline="always")
+def _stf_window(prod, energy, j, B):
+    """(autocorrelation sum, normalised rho) of the window of blocks j .. j + B - 1: rho =
+    |sum prod| / sqrt(sum energy[b] * sum energy[b + 1]), at most 1."""
+    c = 0j
+    early, late = 0.0, 0.0
+    for b in range(j, j + B):
+        c += prod[b]
+        early += energy[b]
+        late += energy[b + 1]
+    return c, min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
+
+
 @numba.njit(cache=True)
 def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
     """The first STF plateau at or after grid lag j_first: (j0, coarse CFO in cycles/sample), or
@@ -76,13 +89,7 @@ def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
         b = j + B + 3  # windows j .. j+3 need blocks up to j + B + 3
         if b <= nb:
             _stf_block(r, L, b, b < nb, prod, energy, have)
-        c = 0j
-        early, late = 0.0, 0.0
-        for b in range(j, j + B):
-            c += prod[b]
-            early += energy[b]
-            late += energy[b + 1]
-        rho = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
+        c, rho = _stf_window(prod, energy, j, B)
         rhos[(j - j_first) % 4] = rho
         corrs[(j - j_first) % 4] = c
         if rho > threshold:
@@ -94,13 +101,7 @@ def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
                     if jj <= j:
                         rho, c = rhos[(jj - j_first) % 4], corrs[(jj - j_first) % 4]
                     else:  # one window ahead of the scan
-                        c = 0j
-                        early, late = 0.0, 0.0
-                        for b in range(jj, jj + B):
-                            c += prod[b]
-                            early += energy[b]
-                            late += energy[b + 1]
-                        rho = min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
+                        c, rho = _stf_window(prod, energy, jj, B)
                     if rho > best_rho:
                         best_rho, best_c = rho, c
                 return j0, math.atan2(best_c.imag, best_c.real) / (2 * math.pi * L)
