@@ -160,12 +160,14 @@ def _run_bench(args) -> int:
 # -- semcom link -----------------------------------------------------------------------------------
 
 def _add_link(sub) -> None:
+    from semcom_blocks.phy.loopback import SCENARIOS
+
     p = sub.add_parser("link", help="random transmissions through the OFDM loopback flowgraph",
                        description="Send random transmissions (one digital and one analog unit each) through "
                                    "the OFDM burst PHY in a running GNU Radio loopback (TX -> channel -> RX) "
                                    "and measure detection, packet errors and the analog SNR. SNR is Es/N0 per "
                                    "data symbol.")
-    p.add_argument("--channel", choices=("awgn", "cfo", "multipath", "all"), default="awgn",
+    p.add_argument("--channel", choices=SCENARIOS, default="awgn",
                    help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all")
     p.add_argument("--snr", type=float, default=10.0, help="Es/N0 per data symbol in dB (default 10)")
     p.add_argument("--frames", type=int, default=100, help="transmissions (default 100)")

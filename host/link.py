@@ -23,8 +23,7 @@ import time
 
 import numpy as np
 
-from semcom_blocks.phy.loopback import SCENARIOS as CHANNELS
-from semcom_blocks.phy.loopback import scenario_settings as channel_settings
+from semcom_blocks.phy.loopback import scenario_settings
 
 
 def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, digital_bytes: int = 100,
@@ -39,7 +38,7 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
         raise ValueError("frames must be >= 1")
     if not math.isfinite(snr_db):
         raise ValueError("snr_db must be finite")
-    settings = channel_settings(channel, cfo)
+    settings = scenario_settings(channel, cfo)
     group = frames_per_channel or (1 if settings["profile"] != "none" else frames)
     coder = PayloadCoder("ldpc", 648, rate, modulation, "crc32")
     received, stats, seconds = [], {}, 0.0
