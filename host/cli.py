@@ -44,7 +44,7 @@ def _add_ber(sub) -> None:
 
 
 def _run_ber(args) -> int:
-    from .ber import CodeSpec, parse_snr_list, plot_curves, simulate_curve, snr_at_fer
+    from .experiments.ber import CodeSpec, parse_snr_list, plot_curves, simulate_curve, snr_at_fer
     from .references import reference_points
 
     spec = CodeSpec(args.code, n=args.n, rate=args.rate, k=args.k, decoder=args.decoder,
@@ -120,7 +120,7 @@ def _add_bench(sub) -> None:
 def _run_bench(args) -> int:
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     if args.target == "phy":
-        from .bench_phy import bench_phy
+        from .experiments.bench_phy import bench_phy
 
         rec = bench_phy(args.bursts, args.digital_bytes, args.analog_symbols, args.gap, args.snr, args.repeats,
                         args.cpu, not args.no_grdigital, args.seed)
@@ -132,7 +132,7 @@ def _run_bench(args) -> int:
             print(f"bursts of {rec['burst_samples']} samples: ours {rec['rx_msps']:.2f} MS/s (engine alone "
                   f"{rec['engine_msps']:.2f}){grd}; decoded {rec['frames_decoded']}/{rec['bursts']}")
         return 0
-    from .bench import bench_fec
+    from .experiments.bench_fec import bench_fec
 
     with_grfec = not args.no_grfec
     if with_grfec:
@@ -399,7 +399,7 @@ def _add_eval(sub) -> None:
     k = what.add_parser("keyframes", help="AKEI keyframes + interpolation against frame repetition",
                         description="AKEI's importance scores against scene cuts, and the interpolating decoder "
                                     "against frame repetition from the same keyframes (docs/semantics.md).")
-    from semcom_models.keyframe_eval import add_arguments
+    from semcom_host.experiments.keyframe_eval import add_arguments
 
     add_arguments(k)
     k.add_argument("--json", action="store_true", help="compact JSON")
@@ -407,7 +407,7 @@ def _add_eval(sub) -> None:
 
 
 def _run_eval_codec(args) -> int:
-    from semcom_models.codec_eval import eval_codec
+    from semcom_host.experiments.codec_eval import eval_codec
 
     snrs = [float(v) for v in args.snr.split(",") if v.strip()]
     rows = eval_codec(args.model, snrs, args.out, args.plot, per_clip=args.per_clip, eta=args.eta, seed=args.seed,
@@ -418,7 +418,7 @@ def _run_eval_codec(args) -> int:
 
 
 def _run_eval_keyframes(args) -> int:
-    from semcom_models.keyframe_eval import run
+    from semcom_host.experiments.keyframe_eval import run
 
     report = run(args)
     _print_json(report) if args.json else print(json.dumps(report, indent=1))

@@ -205,7 +205,7 @@ def _as_params(value, where: str) -> dict:
 
 
 def _parse_snrs(value) -> list[float]:
-    from .ber import parse_snr_list
+    from .experiments.ber import parse_snr_list
 
     if isinstance(value, str):
         try:

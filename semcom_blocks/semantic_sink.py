@@ -272,7 +272,7 @@ class semantic_sink(gr.basic_block):
             if ctx.get("scheme") and ctx["scheme"] != scheme:
                 self.logger.warn(f"decoding with scheme {scheme!r}, but the sender used {ctx['scheme']!r}")
             params = {**(ctx.get("params") or {}), **self.params}
-            from semcom_host.service.client import ServiceClient
+            from semcom_client.client import ServiceClient
 
             self._client = ServiceClient(self.address, self.keys_dir, heartbeat_s=self.heartbeat,
                                          timeout_s=self.timeout, on_event=ServiceEvents(self._stats, self.logger,

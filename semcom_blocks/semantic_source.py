@@ -131,7 +131,7 @@ class semantic_source(gr.basic_block):
         return dict(self._stats)
 
     def _encode(self):
-        from semcom_host.service.client import ServiceClient
+        from semcom_client.client import ServiceClient
 
         client = ServiceClient(self.address, self.keys_dir, heartbeat_s=self.heartbeat, timeout_s=self.timeout,
                                on_event=ServiceEvents(self._stats, self.logger, self.address))

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 
-from .protocol import Limits
+from semcom_client.protocol import Limits
 from .server import DEFAULT_ADDRESS
 
 __all__ = ["add_serve_arguments", "run_serve", "add_keys_arguments", "run_keys", "main"]
@@ -68,7 +68,7 @@ def add_keys_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_keys(args) -> int:
-    from .keys import generate_keys
+    from semcom_client.keys import generate_keys
 
     out = generate_keys(args.dir, clients=args.client or ["client"], force=args.force)
     if args.json:

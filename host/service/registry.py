@@ -141,7 +141,7 @@ def load_builtin_schemes() -> None:
     """Register the built-in schemes (idempotent)."""
     from semcom_host.schemes import register_all
 
-    from . import raw_analog
+    from semcom_host.schemes import raw_analog
 
     raw_analog.register()
     register_all()

@@ -40,8 +40,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .handlers import PathPolicy, handle_decode, handle_encode
-from .keys import KeysError, is_local_address, load_server_keys
-from .protocol import (PROTOCOL_VERSION, Limits, ProtocolError, Request, pack_header, parse_request, plain,
+from semcom_client.keys import KeysError, is_local_address, load_server_keys
+from semcom_client.protocol import (PROTOCOL_VERSION, Limits, ProtocolError, Request, pack_header, parse_request, plain,
                        request_id_of)
 from .registry import load_builtin_schemes, schemes
 

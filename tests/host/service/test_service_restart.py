@@ -19,7 +19,7 @@ SLOW_SCHEME = textwrap.dedent('''
     import time
 
     from semcom_host.service import register_scheme
-    from semcom_host.service.raw_analog import DEFAULTS, decode, encode
+    from semcom_host.schemes.raw_analog import DEFAULTS, decode, encode
 
 
     def _slow(frames, params):

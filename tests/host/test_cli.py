@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import REPO
 from semcom_host.cli import main
 
 
@@ -66,7 +67,7 @@ def test_demo_writes_video_strip_and_report(tmp_path, capsys):
 
 
 def test_snr_at_fer_interpolates_in_log_fer():
-    from semcom_host.ber import snr_at_fer
+    from semcom_host.experiments.ber import snr_at_fer
 
     recs = [{"ebn0_db": 1.0, "fer": 1e-1}, {"ebn0_db": 2.0, "fer": 1e-3}, {"ebn0_db": 3.0, "fer": 0.0}]
     assert abs(snr_at_fer(recs) - 1.5) < 1e-9
@@ -92,7 +93,7 @@ def test_link_awgn_analog_snr_tracks_the_set_snr(capsys):
 
 
 def test_train_refuses_a_config_of_another_kind(tmp_path, capsys):
-    cfg = str(Path(__file__).resolve().parents[1] / "configs" / "train_msvq.yaml")
+    cfg = str(REPO / "configs" / "train_msvq.yaml")
     assert main(["train", "djscc", "--config", cfg, "--out", str(tmp_path / "run")]) == 2
     assert "trains 'msvq', not 'djscc'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -233,7 +233,7 @@ def decode(received: list, context: dict, params: dict):
 
 def register() -> None:
     """Register "raw-analog" (idempotent)."""
-    from .registry import register_scheme, scheme_names
+    from semcom_host.service.registry import register_scheme, scheme_names
 
     if NAME not in scheme_names():
         register_scheme(NAME, encode, decode, defaults=DEFAULTS,

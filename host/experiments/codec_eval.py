@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import metrics
+from semcom_models import metrics
 
 __all__ = ["eval_codec", "measure_latency", "jpeg_fit", "reference_payload_bytes", "plot_curves", "msvq_eta_sweep"]
 
@@ -153,14 +153,14 @@ def _awgn(symbols: np.ndarray, snr_db: float, rng: np.random.Generator) -> tuple
 def _djscc_sources(model, frames: np.ndarray) -> np.ndarray:
     if model.cfg.in_channels == 3:
         return frames
-    from .sketch import extract_sketch
+    from semcom_models.sketch import extract_sketch
 
     return np.stack([extract_sketch(f, "xdog") for f in frames])
 
 
 def _eval_djscc(name, snrs, frames, seed, progress, latency_repeats) -> list[dict]:
-    from .channel_layers import AWGNChannel
-    from .djscc import load_djscc
+    from semcom_models.channel_layers import AWGNChannel
+    from semcom_models.djscc import load_djscc
 
     model = load_djscc(name)
     src = _djscc_sources(model, frames)
@@ -233,8 +233,8 @@ def _reference(src: np.ndarray, k: int, snrs, seed: int, progress: bool) -> list
 def _eval_msvq(name, snrs, clips, eta, seed, progress, latency_repeats) -> list[dict]:
     from semcom_blocks.phy.fec import PayloadCoder
 
-    from .index_selector import pack, restore_indices, select_indices, unpack
-    from .msvq import load_msvq
+    from semcom_models.index_selector import pack, restore_indices, select_indices, unpack
+    from semcom_models.msvq import load_msvq
 
     model = load_msvq(name)
     cfg = model.cfg
@@ -284,11 +284,11 @@ def _eval_msvq(name, snrs, clips, eta, seed, progress, latency_repeats) -> list[
 def msvq_eta_sweep(model_name: str, etas, clips: list[np.ndarray] | None = None) -> list[dict]:
     """Error-free MS-SSIM, SSIM, PSNR and BCR of an MSVQ model on 8-frame clips for each index-
     selector threshold eta (every frame coded; the bitstream packed, unpacked and restored)."""
-    from .index_selector import pack, restore_indices, select_indices, unpack
-    from .msvq import load_msvq
+    from semcom_models.index_selector import pack, restore_indices, select_indices, unpack
+    from semcom_models.msvq import load_msvq
 
     if clips is None:
-        from .frames_dataset import eval_clips
+        from semcom_models.frames_dataset import eval_clips
 
         clips, _ = eval_clips(8, 3)
     model = load_msvq(model_name)
@@ -354,13 +354,13 @@ def eval_codec(model_name: str, snrs, json_lines_out=None, png_path=None, *, fra
     snrs = [float(s) for s in snrs]
     if model_name.startswith("msvq"):
         if clips is None:
-            from .frames_dataset import eval_clips
+            from semcom_models.frames_dataset import eval_clips
 
             clips, _ = eval_clips(8, 3)
         rows = _eval_msvq(model_name, snrs, clips, eta, seed, progress, latency_repeats)
     else:
         if frames is None:
-            from .frames_dataset import eval_frames
+            from semcom_models.frames_dataset import eval_frames
 
             frames, _ = eval_frames(per_clip)
         rows = _eval_djscc(model_name, snrs, np.asarray(frames), seed, progress, latency_repeats)

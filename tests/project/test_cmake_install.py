@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-PACKAGES = {"semcom_blocks": REPO / "semcom_blocks", "semcom_host": REPO / "host",
+PACKAGES = {"semcom_blocks": REPO / "semcom_blocks", "semcom_client": REPO / "client", "semcom_host": REPO / "host",
             "semcom_models": REPO / "models"}
 
 pytestmark = [

@@ -120,7 +120,7 @@ def _gray_qam_ber_theory(mod, esn0_db):
 
 @pytest.mark.parametrize("mod,esn0_db", [("bpsk", 4.0), ("qpsk", 7.0), ("16qam", 12.0), ("64qam", 18.0)])
 def test_uncoded_ber_matches_theory(mod, esn0_db):
-    from semcom_host.ber import CodeSpec, simulate_point
+    from semcom_host.experiments.ber import CodeSpec, simulate_point
 
     rec = simulate_point(CodeSpec("uncoded", k=6000), mod, esn0_db=esn0_db, target_frame_errors=10**9,
                          max_frames=40, seed=4)

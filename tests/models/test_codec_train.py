@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from semcom_models.codec_eval import eval_codec, jpeg_fit, reference_payload_bytes
+from semcom_host.experiments.codec_eval import eval_codec, jpeg_fit, reference_payload_bytes
 from semcom_models.codec_train import load_config, train
 from semcom_models.djscc import DeepJSCC, DJSCCConfig, load_djscc, save_djscc
 from semcom_models.msvq import MSVQ, MSVQConfig, load_msvq, save_msvq
@@ -114,7 +114,7 @@ def test_eval_codec_msvq(tmp_path, monkeypatch):
 
 
 def test_msvq_eta_sweep(tmp_path, monkeypatch):
-    from semcom_models.codec_eval import msvq_eta_sweep
+    from semcom_host.experiments.codec_eval import msvq_eta_sweep
 
     monkeypatch.setenv("SEMCOM_WEIGHTS_DIR", str(tmp_path))
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ from semcom_host import run as run_mod
 from semcom_host import sweep
 from semcom_host.sweep import SweepConfigError, expand_grid, load_config, read_results, run_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 
 
 @pytest.fixture(scope="module")

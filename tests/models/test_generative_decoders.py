@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-import tiny_models as tm  # noqa: E402  (tests/ is on sys.path under pytest)
+from helpers import tiny_models as tm  # noqa: E402
 from semcom_models import model_paths  # noqa: E402
 from semcom_models.decoders.base import Capability, Conditioning, DecodedVideo  # noqa: E402
 from semcom_models.decoders.registry import (build_decoder, capabilities, decoder_class,  # noqa: E402

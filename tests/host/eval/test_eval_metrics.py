@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import tiny_models as tm  # noqa: E402  (tests/ is on sys.path under pytest)
+from helpers import tiny_models as tm  # noqa: E402
 from semcom_host import eval as ev
 from semcom_host.eval import clip_score, perceptual, suite, text_metrics
 from semcom_models import metrics as base_metrics

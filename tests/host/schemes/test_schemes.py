@@ -18,7 +18,7 @@ from semcom_host.run import load_preset, preset_names, run_video
 from semcom_host.service.registry import get_scheme, load_builtin_schemes, received_to_dict, scheme_names
 from semcom_models.video_io import write_video
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 CAPTION = "a bright square drifts to the right across a striped background"
 #: built-in schemes that need nothing but the shipped weights (lgvsc-skem needs a VLM: own test)
 SCHEMES = ("gvsc-desc", "gvsc-first-frame", "gvsc-sketch", "gvsc-sketches", "lgvsc-text", "lgvsc-skim",
@@ -159,7 +159,7 @@ def test_captions_per_segment_from_a_sidecar(tmp_path):
 
 def test_lgvsc_skem_with_a_tiny_vision_language_model(tmp_path):
     pytest.importorskip("transformers")
-    import tiny_models as tm
+    from helpers import tiny_models as tm
 
     with tm.torch_threads(1):
         path = tm.save_qwen_vl(tmp_path / "vlm", version="2.5")

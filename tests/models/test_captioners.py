@@ -19,7 +19,7 @@ def test_pick_frames():
 @pytest.fixture(scope="module")
 def vlm(tmp_path_factory):
     pytest.importorskip("transformers")
-    import tiny_models as tm
+    from helpers import tiny_models as tm
     from semcom_models.vlm import VLM
 
     with tm.torch_threads(1):
@@ -27,7 +27,7 @@ def vlm(tmp_path_factory):
 
 
 def test_vlm_captioner(vlm):
-    import tiny_models as tm
+    from helpers import tiny_models as tm
 
     video = np.random.default_rng(1).integers(0, 256, (12, 56, 56, 3), dtype=np.uint8)
     with tm.torch_threads(1):
@@ -93,7 +93,7 @@ def test_sidecar_errors(tmp_path):
 
 def test_vlm_loading_errors(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
-    import tiny_models as tm
+    from helpers import tiny_models as tm
     from transformers import LlavaOnevisionConfig
 
     from semcom_models import model_paths

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from semcom_blocks.phy.ldpc import LDPC_LENGTHS, LDPC_RATES, LdpcCode, LdpcLayout, get_ldpc
-from semcom_host.ber import CodeSpec, simulate_point
+from semcom_host.experiments.ber import CodeSpec, simulate_point
 from semcom_host.references import LDPC648_FER1E2_EBN0
 
 ALL = [(n, r) for n in LDPC_LENGTHS for r in LDPC_RATES]

@@ -30,11 +30,11 @@ from semcom_blocks.sigmf_meta import (RECORDER, SAMPLE_FORMATS, make_meta, read_
                                       recording_paths, write_meta)
 from semcom_blocks.sigmf_sink import sigmf_sink  # noqa: E402
 from semcom_blocks.sigmf_source import sigmf_source  # noqa: E402
-from sigmf_loopback import (CENTER_FREQ, N_FRAMES, SAMP_RATE, check_printed, check_received,  # noqa: E402
+from helpers.sigmf_loopback import (CENTER_FREQ, N_FRAMES, SAMP_RATE, check_printed, check_received,  # noqa: E402
                             make_source, receive, record_loopback)
 
 pytestmark = pytest.mark.gnuradio
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 
 
 def sigmf_check(base) -> "sigmffile.SigMFFile":

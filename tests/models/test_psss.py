@@ -92,7 +92,7 @@ def test_walk_edges():
 @pytest.fixture(scope="module")
 def tiny_vlms(tmp_path_factory):
     pytest.importorskip("transformers")
-    import tiny_models as tm
+    from helpers import tiny_models as tm
     from semcom_models.vlm import VLM
 
     root = tmp_path_factory.mktemp("vlm")
@@ -110,7 +110,7 @@ def test_answer_tokens_in_a_byte_level_vocabulary(tiny_vlms):
 
 
 def test_answer_tokens_skip_unknown_words():
-    import tiny_models as tm
+    from helpers import tiny_models as tm
 
     tok = tm.word_tokenizer()          # knows "yes" and "no" in lowercase only
     assert answer_token_ids(tok, "yes") == (tok.convert_tokens_to_ids("yes"),)
@@ -119,7 +119,7 @@ def test_answer_tokens_skip_unknown_words():
 
 @pytest.mark.parametrize("version", ["2.5", "2"])
 def test_skem_end_to_end(tiny_vlms, version):
-    import tiny_models as tm
+    from helpers import tiny_models as tm
 
     vlm = tiny_vlms[version]
     frames = np.random.default_rng(0).integers(0, 256, (6, 56, 84, 3), dtype=np.uint8)
