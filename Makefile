@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SEMCOM := $(VENV)/bin/semcom
 
-.PHONY: setup demo test test-fast bench install clean
+.PHONY: setup demo test test-fast lint figures bench install clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,14 @@ test: setup
 # Everything but the long statistical checks.
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# ruff (configured in pyproject.toml); CI runs it before the tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+
+# Redraw the figures in docs/figures from the experiments that make them (long: see the script).
+figures: setup
+	bash scripts/figures.sh
 
 bench: setup
 	$(SEMCOM) bench fec --json

@@ -5,7 +5,7 @@ client's identity frame in front). The header is a msgpack map; every buffer is 
 order, by an entry of the header's ``"buffers"`` list:
 
 * ``{"kind": "frames", "dtype": "uint8", "shape": [T, H, W, 3]}``: video frames, uint8 RGB,
-  C order, frame 0 first (ARCHITECTURE.md); the buffer holds exactly T*H*W*3 bytes.
+  C order, frame 0 first (docs/architecture.md, "Conventions"); the buffer holds exactly T*H*W*3 bytes.
 * ``{"kind": "transmission"}``: one transmission in the wire format of
   ``semcom_blocks.phy.wire`` (msgpack, ``"type": "transmission"``).
 * ``{"kind": "received"}``: one received frame in that wire format (``"type": "received"``).

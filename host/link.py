@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from semcom_blocks.phy.loopback import scenario_settings
+from semcom_blocks.phy.snr import mean_db
 
 
 def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, digital_bytes: int = 100,
@@ -51,13 +52,13 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
             stats[key] = stats.get(key, 0) + value
         seconds += secs
 
-    seen, digital_ok, sig_power, err_power, snr_lin = set(), 0, 0.0, 0.0, []
+    seen, digital_ok, sig_power, err_power, snr_db = set(), 0, 0.0, 0.0, []
     for got in received:
         if got.seq in seen or got.seq >= frames:
             continue  # a duplicate or a false detection that decoded to a foreign number
         seen.add(got.seq)
         sent = random_transmission(got.seq, seed, digital_bytes, analog_symbols, coder)
-        snr_lin.append(10 ** (got.snr_est_db / 10))
+        snr_db.append(got.snr_est_db)
         for unit, ref in zip(got.units, sent.units):
             if unit.kind == "digital":
                 digital_ok += bool(unit.crc_ok and unit.data == ref.data)
@@ -71,7 +72,7 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
         "detection_rate": len(seen) / frames,
         "per": (1 - digital_ok / digital_sent) if digital_sent else None,
         "analog_snr_db": 10 * math.log10(sig_power / err_power) if err_power > 0 else None,
-        "snr_est_db": 10 * math.log10(np.mean(snr_lin)) if snr_lin else None,
+        "snr_est_db": mean_db(snr_db),
         "sig_failures": stats["sig_failures"], "table_failures": stats["table_failures"],
         "frames_truncated": stats["frames_truncated"], "samples": stats["samples_in"],
         "channel_realisations": -(-frames // group), "seconds": round(seconds, 3), "seed": seed,

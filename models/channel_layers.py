@@ -1,9 +1,8 @@
 """Differentiable channel layers for training analog (deep JSCC) codecs.
 
-SNR convention (ARCHITECTURE.md, tested in tests/test_djscc.py): SNR is Es/N0 per complex
-symbol in dB. The transmitter emits complex symbols of unit average power (E|z|^2 = 1, see
-:func:`normalize_power`); the channel adds circularly symmetric complex Gaussian noise of
-variance N0 = 10^(-SNR/10) per complex symbol (N0/2 on each of the real and imaginary parts).
+SNR is Es/N0 per complex symbol in dB (docs/architecture.md, "Conventions"; tested in
+tests/models/test_djscc.py): unit-power symbols (:func:`normalize_power`) plus circularly
+symmetric complex Gaussian noise of variance N0 (``semcom_blocks.phy.snr.noise_var_from_esn0``).
 
 Symbols are complex64 tensors N x K (one row per example). SNRs are float tensors of shape N
 (one SNR per example, in dB) or a Python number for all of them.
@@ -25,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from semcom_blocks.phy.snr import noise_var_from_esn0
+
 __all__ = ["normalize_power", "noise_variance", "sample_snr_db", "as_snr_tensor", "AWGNChannel",
            "RayleighBlockFading", "make_channel", "CHANNELS"]
 
@@ -41,7 +42,7 @@ def noise_variance(snr_db) -> torch.Tensor | float:
     """Complex noise variance N0 = 10^(-SNR/10) for unit-power symbols (Es/N0 = SNR)."""
     if isinstance(snr_db, torch.Tensor):
         return torch.pow(10.0, -snr_db / 10.0)
-    return 10.0 ** (-float(snr_db) / 10.0)
+    return noise_var_from_esn0(snr_db)
 
 
 def sample_snr_db(n: int, low: float, high: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Video file I/O with PyAV: decode to uint8 T x H x W x 3 RGB, encode to H.264 MP4.
 
-Conventions (ARCHITECTURE.md): a video in memory is a uint8 array T x H x W x 3, RGB, frame 0
+Conventions (docs/architecture.md): a video in memory is a uint8 array T x H x W x 3, RGB, frame 0
 first; sizes are given as (height, width) in pixels; fps is frames per second (float).
 """
 from __future__ import annotations

@@ -53,8 +53,8 @@ import math
 import numpy as np
 from gnuradio import analog, blocks, channels, filter, gr
 
-from .phy.channel import (_check_finite, _check_nonnegative, _check_numerology, _check_positive,
-                          _check_snr_db, get_profile, noise_variance, profile_taps)
+from .phy.channel import (check_finite, check_nonnegative, check_numerology, check_positive,
+                          check_snr_db, get_profile, noise_variance, profile_taps)
 
 __all__ = ["semcom_channel"]
 
@@ -73,12 +73,12 @@ class semcom_channel(gr.hier_block2):
         gr.hier_block2.__init__(self, "semcom_channel",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
-        self._fft_len, self._n_used = _check_numerology(fft_len, n_used)
-        self._sample_rate = _check_positive("sample_rate", sample_rate)
-        doppler_hz = _check_nonnegative("doppler_hz", doppler_hz)
+        self._fft_len, self._n_used = check_numerology(fft_len, n_used)
+        self._sample_rate = check_positive("sample_rate", sample_rate)
+        doppler_hz = check_nonnegative("doppler_hz", doppler_hz)
         if doppler_hz >= self._sample_rate / 2:
             raise ValueError(f"doppler_hz must be below sample_rate / 2, got {doppler_hz!r}")
-        self._sro_ppm = _check_finite("sro_ppm", sro_ppm)
+        self._sro_ppm = check_finite("sro_ppm", sro_ppm)
         if not -1e5 < self._sro_ppm < 1e5:
             raise ValueError(f"sro_ppm must be within +-1e5 ppm, got {sro_ppm!r}")
         if int(seed) != seed or not 0 <= int(seed) < 2 ** 24:
@@ -87,15 +87,15 @@ class semcom_channel(gr.hier_block2):
             raise ValueError(f"n_sinusoids must be a positive integer, got {n_sinusoids!r}")
         seed = int(seed)
         self._profile = get_profile(profile)
-        self._snr_db = _check_snr_db(snr_db)
-        self._cfo = _check_finite("cfo_subcarriers", cfo_subcarriers)
+        self._snr_db = check_snr_db(snr_db)
+        self._cfo = check_finite("cfo_subcarriers", cfo_subcarriers)
         self._doppler_hz = doppler_hz
 
         chain = []
         self.fading = None
         if self._profile is not None:
             delays, powers = profile_taps(self._profile, self._sample_rate,
-                                          _check_positive("delay_spread_ns", delay_spread_ns), "round")
+                                          check_positive("delay_spread_ns", delay_spread_ns), "round")
             self.path_delays, self.path_powers = delays, powers
             # every fader has unit average power: magnitudes sqrt(power) give a unit total.
             # gr-channels seeds fader i with seed + i (and seed + i + 1): keep the block
@@ -138,7 +138,7 @@ class semcom_channel(gr.hier_block2):
 
     def set_snr_db(self, snr_db: float) -> None:
         """Es/N0 per data subcarrier in dB (+inf: no noise); takes effect at once."""
-        snr_db = _check_snr_db(snr_db)
+        snr_db = check_snr_db(snr_db)
         self.noise.set_amplitude(self._noise_voltage(snr_db))
         self._snr_db = snr_db
 
@@ -147,7 +147,7 @@ class semcom_channel(gr.hier_block2):
 
     def set_cfo_subcarriers(self, cfo_subcarriers: float) -> None:
         """Carrier frequency offset in subcarrier spacings; the phase stays continuous."""
-        cfo = _check_finite("cfo_subcarriers", cfo_subcarriers)
+        cfo = check_finite("cfo_subcarriers", cfo_subcarriers)
         self.rotator.set_phase_inc(self._phase_inc(cfo))
         self._cfo = cfo
 
@@ -156,7 +156,7 @@ class semcom_channel(gr.hier_block2):
 
     def set_doppler_hz(self, doppler_hz: float) -> None:
         """Maximum Doppler shift in Hz (no effect with profile "none")."""
-        doppler_hz = _check_nonnegative("doppler_hz", doppler_hz)
+        doppler_hz = check_nonnegative("doppler_hz", doppler_hz)
         if doppler_hz >= self._sample_rate / 2:
             raise ValueError(f"doppler_hz must be below sample_rate / 2, got {doppler_hz!r}")
         if self.fading is not None:

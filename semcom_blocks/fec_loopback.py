@@ -19,6 +19,7 @@ from gnuradio import analog, blocks, gr, pdu
 
 from .fec_pdu import fec_decoder_pdu, fec_encoder_pdu
 from .pdu_util import make_pdu, pdu_to_python
+from .phy.snr import noise_var_from_esn0
 
 __all__ = ["FecAwgnLoopback"]
 
@@ -39,7 +40,7 @@ class FecAwgnLoopback(gr.top_block):
         self.encoder = fec_encoder_pdu(**coding)
         self.decoder = fec_decoder_pdu(snr_db=snr_db, **coding, **decoder_args)
         to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, "packet_len")
-        noise = analog.noise_source_c(analog.GR_GAUSSIAN, float(np.sqrt(10 ** (-snr_db / 10))), int(seed))
+        noise = analog.noise_source_c(analog.GR_GAUSSIAN, float(np.sqrt(noise_var_from_esn0(snr_db))), int(seed))
         add = blocks.add_cc()
         add.set_output_multiple(1)
         to_pdu = pdu.tagged_stream_to_pdu(gr.types.complex_t, "packet_len")

@@ -3,10 +3,9 @@
 ``fec_encoder_pdu``: PDU (meta dict, u8vector payload) -> PDU (meta, c32vector symbols).
 ``fec_decoder_pdu``: PDU (meta, c32vector received symbols) -> PDU (meta, u8vector payload).
 
-Conventions (ARCHITECTURE.md):
+Conventions (SNR, symbols, LLRs: docs/architecture.md):
 
-* symbols are complex64 with unit average energy (Es = 1), so the complex noise variance of an
-  AWGN channel is N0 = E|n|^2 = 10**(-snr_db / 10), with SNR = Es/N0 per complex symbol in dB;
+* symbols are complex64 with unit average energy; ``snr_db`` is Es/N0;
 * the encoder adds to the metadata ``nbytes`` (payload length in bytes) and the coding
   parameters ``fec``, ``n`` and ``rate`` (LDPC only), ``modulation``, ``crc`` (``"none"`` for
   no CRC);
@@ -29,6 +28,7 @@ from gnuradio import gr
 from .phy.fec import PayloadCoder
 from .pdu_util import MalformedPdu, c32vector, split_pdu, u8vector, vector_to_numpy
 from .phy.modulation import bits_per_symbol
+from .phy.snr import noise_var_from_esn0
 
 __all__ = ["fec_encoder_pdu", "fec_decoder_pdu", "make_coder", "coding_meta"]
 
@@ -153,7 +153,7 @@ class fec_decoder_pdu(_PduBlock):
     def set_snr_db(self, snr_db: float) -> None:
         """Es/N0 (dB) assumed for PDUs without ``noise_var``."""
         self.snr_db = float(snr_db)
-        self.noise_var = 10.0 ** (-self.snr_db / 10.0)
+        self.noise_var = noise_var_from_esn0(self.snr_db)
 
     def _process(self, msg):
         meta, vec = split_pdu(msg, pmt.is_c32vector, "c32vector")

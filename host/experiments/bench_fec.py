@@ -28,13 +28,14 @@ import time
 import numpy as np
 
 from semcom_blocks.phy.ldpc import LDPC_RATES, get_ldpc
+from semcom_blocks.phy.snr import ebn0_to_esn0, noise_var_from_esn0
 
 __all__ = ["awgn_llrs", "bench_ldpc", "bench_turbo", "bench_grfec_ldpc", "bench_fec"]
 
 
 def awgn_llrs(codewords: np.ndarray, rate: float, ebn0_db: float, rng) -> np.ndarray:
     """Channel LLRs (float32) of BPSK codewords (bit 0 -> +1) over AWGN at Eb/N0 (dB)."""
-    sigma2 = 1.0 / (2.0 * rate * 10 ** (ebn0_db / 10))
+    sigma2 = noise_var_from_esn0(ebn0_to_esn0(ebn0_db, rate, 1)) / 2  # BPSK: N0/2 per real dimension
     y = (1.0 - 2.0 * codewords) + rng.normal(0.0, math.sqrt(sigma2), codewords.shape)
     return (2.0 * y / sigma2).astype(np.float32)
 
@@ -91,7 +92,7 @@ def bench_grfec_ldpc(rate: str, llr: np.ndarray, info: np.ndarray, ebn0_db: floa
 
     code = get_ldpc(n, rate)
     if documented:
-        sigma = math.sqrt(1.0 / (2.0 * code.rate * 10 ** (ebn0_db / 10)))
+        sigma = math.sqrt(noise_var_from_esn0(ebn0_to_esn0(ebn0_db, code.rate, 1)) / 2)
         values, sigma_param = -llr * (sigma**2 / 2), sigma  # the received BPSK values, bit 1 -> +1
     else:
         values, sigma_param = -llr, 1 / math.sqrt(2)

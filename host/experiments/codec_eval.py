@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import torch
 
+from semcom_blocks.phy.snr import noise_var_from_esn0
 from semcom_models import metrics
 
 __all__ = ["eval_codec", "measure_latency", "jpeg_fit", "reference_payload_bytes", "plot_curves", "msvq_eta_sweep"]
@@ -144,7 +145,7 @@ def jpeg_fit(img: np.ndarray, budget: int, fmt: str = "jpeg") -> tuple[bytes, in
 
 
 def _awgn(symbols: np.ndarray, snr_db: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    n0 = 10.0 ** (-snr_db / 10.0)
+    n0 = noise_var_from_esn0(snr_db)
     noise = (rng.standard_normal(symbols.size) + 1j * rng.standard_normal(symbols.size)) * np.sqrt(n0 / 2)
     return (symbols + noise).astype(np.complex64), n0
 

@@ -29,10 +29,11 @@ import numpy as np
 
 from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_table
+from semcom_blocks.phy.snr import mean_db
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "manifest_unit", "find_manifest", "units_by_name",
            "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "register_family", "cached",
+           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "ideal_received", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "cached",
            "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -232,11 +233,23 @@ def copy_figures(report: dict, context: dict) -> dict:
     return report
 
 
+def ideal_received(transmissions: list) -> list[dict]:
+    """The ideal channel: received dicts (as :func:`semcom_host.service.registry.received_to_dict`
+    makes them) of ``transmissions`` arriving intact without the PHY; noise variance 0,
+    snr_est_db None."""
+    rx = []
+    for tx in transmissions:
+        units = [{"name": u.name, "kind": u.kind, "crc_ok": True if u.kind == "digital" else None,
+                  "data": bytes(u.data) if u.kind == "digital" else np.asarray(u.data, np.complex64),
+                  "noise_var": None if u.kind == "digital" else np.zeros(u.length, np.float32)} for u in tx.units]
+        rx.append({"seq": int(tx.seq), "frame_type": int(tx.frame_type), "snr_est_db": None, "cfo": 0.0,
+                   "noise_var": 0.0, "start": 0, "end": 0, "units": units})
+    return rx
+
+
 def snr_estimate(received: list) -> float | None:
     """The receiver's Es/N0 estimates (dB) of a clip's bursts, averaged in linear scale."""
-    vals = [10 ** (rx["snr_est_db"] / 10) for rx in received
-            if isinstance(rx.get("snr_est_db"), (int, float)) and np.isfinite(rx["snr_est_db"])]
-    return float(10 * np.log10(np.mean(vals))) if vals else None
+    return mean_db([rx.get("snr_est_db") for rx in received])
 
 
 _MODELS: dict[tuple, object] = {}
@@ -279,17 +292,6 @@ def freeze_missing(out: np.ndarray, decoded) -> None:
     src = np.maximum.accumulate(np.where(good, np.arange(out.shape[0]), -1))
     src[src < 0] = decoded[0]
     out[:] = out[src]
-
-
-def register_family(names, encode, decode, defaults: dict, descriptions: dict) -> None:
-    """Register one scheme per name whose encoder/decoder are ``encode(frames, params, scheme=name)``
-    and ``decode(received, context, params, scheme=name)`` (a paper's variants sharing code)."""
-    from semcom_host.service.registry import register_scheme
-
-    for name in names:
-        register_scheme(name, lambda f, p, _n=name: encode(f, p, scheme=_n),
-                        lambda r, c, p, _n=name: decode(r, c, p, scheme=_n),
-                        defaults=defaults, description=descriptions[name], replace=True)
 
 
 def warm_up() -> None:

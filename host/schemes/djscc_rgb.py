@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import common as C
+from .base import Scheme
 
-__all__ = ["NAME", "FRAME_TYPE", "encode", "decode", "register"]
+__all__ = ["SCHEMES", "NAME", "FRAME_TYPE", "encode", "decode"]
 
 NAME = "djscc-rgb"
 FRAME_TYPE = 0x23
@@ -67,8 +68,5 @@ def decode(received: list, context: dict, params: dict):
     return frames, C.copy_figures(report, context)
 
 
-def register() -> None:
-    from semcom_host.service.registry import register_scheme
-
-    register_scheme(NAME, encode, decode, defaults=DEFAULTS, replace=True,
-                    description="DJSCC-RGB baseline: every frame by attention deep JSCC (analog)")
+#: this module's schemes, collected by the service's registry
+SCHEMES = (Scheme(NAME, encode, decode, DEFAULTS, "DJSCC-RGB baseline: every frame by attention deep JSCC (analog)"),)

@@ -30,13 +30,14 @@ import numpy as np
 from semcom_models.decoders.base import Conditioning
 
 from . import common as C
+from .base import family
 from .reconstruct import reconstruct
 
-__all__ = ["SCHEMES", "FRAME_TYPE", "encode", "decode", "register"]
+__all__ = ["SCHEMES", "VARIANTS", "FRAME_TYPE", "encode", "decode"]
 
 FRAME_TYPE = 0x20
 #: scheme name -> (what is sent besides the text, generative decoder preferences)
-SCHEMES = {
+VARIANTS = {
     "gvsc-desc": ("none", ("ltx-video", "cogvideox")),
     "gvsc-first-frame": ("first_frame", ("ltx-video", "wan2.1-i2v", "svd", "cogvideox-i2v")),
     "gvsc-sketch": ("sketch", ("sketch+ltx-video", "sketch+wan2.1-i2v")),
@@ -63,7 +64,7 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
     from semcom_models.video_io import check_frames
 
     frames = check_frames(frames)
-    kind, _ = SCHEMES[scheme]
+    kind, _ = VARIANTS[scheme]
     t, h, w, _ = frames.shape
     size = int(params["image_size"])
     snr = float(params["snr_db"])
@@ -102,7 +103,7 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
 
 def decode(received: list, context: dict, params: dict, *, scheme: str):
     """(uint8 T x H x W x 3 frames, report) from the received transmissions."""
-    kind, prefs = SCHEMES[scheme]
+    kind, prefs = VARIANTS[scheme]
     man, man_from = C.find_manifest(received, context, scheme)
     t, h, w, size = int(man["T"]), int(man["H"]), int(man["W"]), int(man.get("size", 256))
     units = C.units_by_name(received)
@@ -143,5 +144,5 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     return frames, C.copy_figures(report, context)
 
 
-def register() -> None:
-    C.register_family(SCHEMES, encode, decode, DEFAULTS, DESCRIPTIONS)
+#: this module's schemes, collected by the service's registry
+SCHEMES = family(VARIANTS, encode, decode, DEFAULTS, DESCRIPTIONS)

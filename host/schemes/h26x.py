@@ -72,16 +72,16 @@ the context when the receiver has it: cbr_target, budget_met, warning, crf, qp.
 """
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 
+from .base import Scheme
 from .common import (MANIFEST, cbr_figures, find_manifest, freeze_missing, manifest_body, manifest_unit,
                      snr_estimate, source_dim, symbols_sent, units_by_name)
 
 __all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
-           "ideal_received", "measure_cliff", "plot_cliff", "register"]
+           "SCHEMES"]
 
 NAMES = ("h264", "h265")
 FRAME_TYPES = {"h264": 0x30, "h265": 0x31}
@@ -533,77 +533,6 @@ def decode(received: list, context: dict, params: dict, name: str = "h264"):
 
 # -- measurement -------------------------------------------------------------------------------
 
-def ideal_received(transmissions: list) -> list[dict]:
-    """Received dicts (as :func:`semcom_host.service.registry.received_to_dict` makes them) for
-    an error-free channel without the PHY: every unit intact, snr_est_db None."""
-    rx = []
-    for tx in transmissions:
-        units = [{"name": u.name, "kind": u.kind, "crc_ok": True if u.kind == "digital" else None,
-                  "data": bytes(u.data) if u.kind == "digital" else np.asarray(u.data, np.complex64),
-                  "noise_var": None if u.kind == "digital" else np.zeros(u.length, np.float32)} for u in tx.units]
-        rx.append({"seq": int(tx.seq), "frame_type": int(tx.frame_type), "snr_est_db": None, "cfo": 0.0,
-                   "noise_var": 0.0, "start": 0, "end": 0, "units": units})
-    return rx
-
-
-def measure_cliff(frames: np.ndarray, fps: float = 25.0, schemes=NAMES, cbr: float = 0.01,
-                  snrs=tuple(range(-2, 11)), seeds=(0, 1, 2), scenario: str = "awgn", **params) -> list[dict]:
-    """PSNR (dB, mean over frames, :func:`semcom_models.metrics.psnr`) and frame loss against
-    SNR (Es/N0, dB) of each scheme at target ``cbr``, through :func:`semcom_blocks.phy.loopback.simulate`.
-
-    Each scheme encodes once; every (SNR, seed) sends the same transmissions through its own
-    channel realisation. Rows: scheme, snr_db (None = no channel: the codec alone), seed,
-    psnr_db, frame_loss, units_lost, units, cbr_net, cbr_gross, cbr_paper, crf, qp.
-    """
-    from semcom_blocks.phy.loopback import simulate
-    from semcom_models.metrics import psnr
-
-    from semcom_host.service.registry import received_to_dict
-
-    rows = []
-    for name in schemes:
-        txs, ctx = encode(frames, {**params, "cbr": float(cbr), "fps": float(fps)}, name)
-        base = {"scheme": name, "cbr_net": ctx["cbr_net"], "cbr_gross": ctx["cbr_gross"], "cbr_paper": ctx["cbr_paper"],
-                "crf": ctx["crf"], "qp": ctx["qp"], "units": ctx["units"], "budget_met": ctx["budget_met"]}
-        runs = [(None, None)] + [(s, seed) for s in snrs for seed in seeds]
-        for snr, seed in runs:
-            if snr is None:
-                rx = ideal_received(txs)
-            else:
-                got, _ = simulate(txs, float(snr), scenario, seed=int(seed))
-                rx = [received_to_dict(f) for f in got]
-            out, rep = decode(rx, ctx, {}, name)
-            rows.append({**base, "snr_db": snr, "seed": seed, "psnr_db": float(np.mean(psnr(out, frames))),
-                         "frame_loss": rep["frame_loss"], "units_lost": rep["units_lost"]})
-    return rows
-
-
-def plot_cliff(rows: list[dict], path: str) -> None:
-    """PSNR and frame loss against SNR (means over seeds) of :func:`measure_cliff`'s rows, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in dict.fromkeys(r["scheme"] for r in rows):
-        mine = [r for r in rows if r["scheme"] == name and r["snr_db"] is not None]
-        snrs = sorted({r["snr_db"] for r in mine})
-        ps = [np.mean([r["psnr_db"] for r in mine if r["snr_db"] == s]) for s in snrs]
-        fl = [np.mean([r["frame_loss"] for r in mine if r["snr_db"] == s]) for s in snrs]
-        cbr = mine[0]["cbr_net"] if mine else math.nan
-        ax1.plot(snrs, ps, "o-", label=f"{name} (CBR {cbr:.4f})")
-        ax2.plot(snrs, fl, "o-", label=name)
-    ax1.set(xlabel="SNR Es/N0 (dB)", ylabel="PSNR (dB)", title="H.264/H.265 + LDPC + QPSK, AWGN")
-    ax2.set(xlabel="SNR Es/N0 (dB)", ylabel="frame loss (frozen frames / T)", ylim=(-0.02, 1.02))
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 # -- registration ------------------------------------------------------------------------------
 
 def _bind(name: str):
@@ -616,15 +545,11 @@ def _bind(name: str):
     return enc, dec
 
 
-def register() -> None:
-    """Register "h264" and "h265" (idempotent)."""
-    from semcom_host.service.registry import register_scheme, scheme_names
+def _description(name: str) -> str:
+    codec = "H.264 (libx264)" if name == "h264" else "H.265 (libx265)"
+    return (f"conventional baseline: {codec} at a target CBR, bitstream in CRC-protected "
+            "LDPC 648 codewords + QAM, FFmpeg decoding with concealment and frame freezing")
 
-    for name in NAMES:
-        if name in scheme_names():
-            continue
-        enc, dec = _bind(name)
-        codec = "H.264 (libx264)" if name == "h264" else "H.265 (libx265)"
-        register_scheme(name, enc, dec, defaults=DEFAULTS,
-                        description=f"conventional baseline: {codec} at a target CBR, bitstream in CRC-protected "
-                                    "LDPC 648 codewords + QAM, FFmpeg decoding with concealment and frame freezing")
+
+#: this module's schemes, collected by the service's registry
+SCHEMES = tuple(Scheme(name, *_bind(name), DEFAULTS, _description(name)) for name in NAMES)

@@ -37,12 +37,13 @@ from semcom_blocks.phy.frame import Unit
 from semcom_models.decoders.base import Conditioning
 
 from . import common as C
+from .base import family
 from .reconstruct import reconstruct
 
-__all__ = ["SCHEMES", "FRAME_TYPE", "encode", "decode", "register"]
+__all__ = ["SCHEMES", "VARIANTS", "FRAME_TYPE", "encode", "decode"]
 
 FRAME_TYPE = 0x21
-SCHEMES = {
+VARIANTS = {
     "lgvsc-text": ("text", ("ltx-video", "cogvideox")),
     "lgvsc-skim": ("skim", ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")),
     "lgvsc-skem": ("skem", ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")),
@@ -81,7 +82,7 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
     from semcom_models.video_io import check_frames
 
     frames = check_frames(frames)
-    kind, _ = SCHEMES[scheme]
+    kind, _ = VARIANTS[scheme]
     t, h, w, _ = frames.shape
     size, snr = int(params["image_size"]), float(params["snr_db"])
     spt = int(params["max_symbols_per_transmission"])
@@ -121,7 +122,7 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
 
 
 def decode(received: list, context: dict, params: dict, *, scheme: str):
-    kind, prefs = SCHEMES[scheme]
+    kind, prefs = VARIANTS[scheme]
     man, man_from = C.find_manifest(received, context, scheme)
     t, h, w, size = int(man["T"]), int(man["H"]), int(man["W"]), int(man.get("size", 256))
     segs = [tuple(int(x) for x in s) for s in man.get("segs", [])]
@@ -164,5 +165,5 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     return frames, C.copy_figures(report, context)
 
 
-def register() -> None:
-    C.register_family(SCHEMES, encode, decode, DEFAULTS, DESCRIPTIONS)
+#: this module's schemes, collected by the service's registry
+SCHEMES = family(VARIANTS, encode, decode, DEFAULTS, DESCRIPTIONS)

@@ -11,7 +11,7 @@ Encoder, per frame t (uint8 T x H x W x 3 in):
 2. subtract the per-channel mean mu_t (3 values); read the residual in C order (row, column,
    channel), pad with one zero to an even count and pair neighbours into complex symbols
    z = r[0::2] + j r[1::2] (3*h*w/2 symbols);
-3. normalise to unit average power per complex symbol (ARCHITECTURE.md), as DJSCC's power
+3. normalise to unit average power per complex symbol (docs/architecture.md), as DJSCC's power
    normalisation layer does: x = z * s_t with s_t = 1 / sqrt(mean |z|^2) (s_t = 1 for a flat
    frame, which is then sent as zeros);
 4. cut the frame's symbols into chunks of at most ``symbols_per_transmission``; every chunk is
@@ -40,7 +40,11 @@ import struct
 
 import numpy as np
 
-__all__ = ["NAME", "FRAME_TYPE", "HEADER", "DEFAULTS", "encode", "decode", "register"]
+from semcom_blocks.phy.snr import mean_db
+
+from .base import Scheme
+
+__all__ = ["SCHEMES", "NAME", "FRAME_TYPE", "HEADER", "DEFAULTS", "encode", "decode"]
 
 NAME = "raw-analog"
 FRAME_TYPE = 0x10
@@ -177,10 +181,9 @@ def decode(received: list, context: dict, params: dict):
     sym = np.zeros((t_count, n_sym), np.complex64)
     have = np.zeros((t_count, n_sym), bool)
     placed = unplaced = 0
-    snr_lin = []
+    snr_db = []
     for rx, hdr, pix in parsed:
-        if isinstance(rx.get("snr_est_db"), (int, float)) and math.isfinite(rx["snr_est_db"]):
-            snr_lin.append(10 ** (rx["snr_est_db"] / 10))
+        snr_db.append(rx.get("snr_est_db"))
         if pix is None:
             unplaced += 1
             continue
@@ -226,16 +229,11 @@ def decode(received: list, context: dict, params: dict):
         "headers_ok": len(good), "headers_failed": len(received) - len(good), "chunks_placed": placed,
         "chunks_unplaced": unplaced, "symbol_coverage": float(have.mean()) if have.size else 0.0,
         "frames_concealed": len(missing),
-        "snr_est_db": 10 * math.log10(float(np.mean(snr_lin))) if snr_lin else None, "cbr_net": cbr,
+        "snr_est_db": mean_db(snr_db), "cbr_net": cbr,
     }
     return out, report
 
 
-def register() -> None:
-    """Register "raw-analog" (idempotent)."""
-    from semcom_host.service.registry import register_scheme, scheme_names
-
-    if NAME not in scheme_names():
-        register_scheme(NAME, encode, decode, defaults=DEFAULTS,
-                        description="downscaled pixels as unit-power analog symbols (DJSCC-like baseline, "
-                                    "no model)")
+#: this module's schemes, collected by the service's registry
+SCHEMES = (Scheme(NAME, encode, decode, DEFAULTS,
+                  "downscaled pixels as unit-power analog symbols (DJSCC-like baseline, no model)"),)

@@ -37,9 +37,10 @@ from semcom_blocks.phy.modulation import bits_per_symbol
 from semcom_models.decoders.base import Conditioning
 
 from . import common as C
+from .base import Scheme
 from .reconstruct import reconstruct
 
-__all__ = ["NAME", "FRAME_TYPE", "encode", "decode", "register", "pack_keyframe", "unpack_keyframe"]
+__all__ = ["SCHEMES", "NAME", "FRAME_TYPE", "encode", "decode", "pack_keyframe", "unpack_keyframe"]
 
 NAME = "vq-deepvsc"
 FRAME_TYPE = 0x22
@@ -169,8 +170,5 @@ def decode(received: list, context: dict, params: dict):
     return frames, C.copy_figures(report, context)
 
 
-def register() -> None:
-    from semcom_host.service.registry import register_scheme
-
-    register_scheme(NAME, encode, decode, defaults=DEFAULTS, replace=True,
-                    description="VQ-DeepVSC: AKEI keyframes, MSVQ indices + index selector, LDPC 648 R3/4 + QPSK/16-QAM")
+#: this module's schemes, collected by the service's registry
+SCHEMES = (Scheme(NAME, encode, decode, DEFAULTS, "VQ-DeepVSC: AKEI keyframes, MSVQ indices + index selector, LDPC 648 R3/4 + QPSK/16-QAM"),)

@@ -5,7 +5,7 @@ into a video. Generative decoders (diffusion video models) and the weight-free i
 decoder all implement :class:`VideoDecoder`; a scheme asks ``decoder.capabilities`` what a
 decoder can use and hands it a :class:`Conditioning`.
 
-Conventions (ARCHITECTURE.md): frames are uint8 arrays, T x H x W x 3 for video, H x W x 3 for one
+Frames (docs/architecture.md, "Conventions") are uint8 arrays, T x H x W x 3 for video, H x W x 3 for one
 frame, H x W for a sketch (255 = edge). Frame indices count from 0 in the output video.
 """
 from __future__ import annotations

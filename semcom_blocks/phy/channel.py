@@ -4,7 +4,7 @@ Importable without GNU Radio. ``semcom_blocks.channel_hier.semcom_channel`` is t
 as a GNU Radio block built on gr-channels; both take their noise power from ``noise_variance``
 and their multipath taps from ``profile_taps``.
 
-SNR convention (ARCHITECTURE.md): ``snr_db`` is Es/N0 per complex data symbol at the receiver,
+SNR convention (docs/architecture.md): ``snr_db`` is Es/N0 per complex data symbol at the receiver,
 in dB. The OFDM transmitter puts data symbols of energy Es = 1 on ``n_used`` of ``fft_len``
 subcarriers and scales its IFFT so that the time-domain samples have unit average power::
 
@@ -49,8 +49,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .snr import noise_var_from_esn0
+
 __all__ = ["PowerDelayProfile", "PROFILES", "get_profile", "profile_names", "profile_taps",
-           "noise_variance", "sos_fading", "fractional_interp", "ChannelSim", "apply_channel"]
+           "noise_variance", "sos_fading", "fractional_interp", "ChannelSim", "apply_channel",
+           "check_finite", "check_positive", "check_nonnegative", "check_numerology", "check_snr_db"]
 
 #: half-width (samples) of the Kaiser-windowed sinc used for fractional delays and resampling.
 INTERP_HALF_WIDTH = 16
@@ -87,7 +90,7 @@ class PowerDelayProfile:
             return d
         if delay_spread_ns is None:
             raise ValueError(f"profile {self.name} is normalised to a delay spread: give delay_spread_ns")
-        _check_positive("delay_spread_ns", delay_spread_ns)
+        check_positive("delay_spread_ns", delay_spread_ns)
         return d * float(delay_spread_ns)
 
     def powers(self) -> np.ndarray:
@@ -168,7 +171,8 @@ def get_profile(profile) -> PowerDelayProfile | None:
     return PROFILES[key]
 
 
-def _check_finite(name: str, value) -> float:
+def check_finite(name: str, value) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless it is a finite number."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -178,21 +182,24 @@ def _check_finite(name: str, value) -> float:
     return v
 
 
-def _check_positive(name: str, value) -> float:
-    v = _check_finite(name, value)
+def check_positive(name: str, value) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless it is finite and > 0."""
+    v = check_finite(name, value)
     if v <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
     return v
 
 
-def _check_nonnegative(name: str, value) -> float:
-    v = _check_finite(name, value)
+def check_nonnegative(name: str, value) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless it is finite and >= 0."""
+    v = check_finite(name, value)
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return v
 
 
-def _check_numerology(fft_len, n_used) -> tuple[int, int]:
+def check_numerology(fft_len, n_used) -> tuple[int, int]:
+    """(fft_len, n_used) as ints; ValueError unless 1 <= n_used <= fft_len."""
     if int(fft_len) != fft_len or int(fft_len) < 1:
         raise ValueError(f"fft_len must be a positive integer, got {fft_len!r}")
     if int(n_used) != n_used or not 1 <= int(n_used) <= int(fft_len):
@@ -200,7 +207,8 @@ def _check_numerology(fft_len, n_used) -> tuple[int, int]:
     return int(fft_len), int(n_used)
 
 
-def _check_snr_db(snr_db) -> float:
+def check_snr_db(snr_db) -> float:
+    """``snr_db`` as a float; ValueError unless it is a number other than NaN and -inf (+inf: no noise)."""
     try:
         v = float(snr_db)
     except (TypeError, ValueError):
@@ -217,12 +225,12 @@ def noise_variance(snr_db, fft_len: int = 64, n_used: int = 52, signal_power: fl
     of average power ``signal_power`` carry data on ``n_used`` of ``fft_len`` subcarriers (see
     the module docstring for the derivation). ``snr_db = +inf`` gives 0 (no noise).
     """
-    snr = _check_snr_db(snr_db)
-    fft_len, n_used = _check_numerology(fft_len, n_used)
-    p = _check_positive("signal_power", signal_power)
+    snr = check_snr_db(snr_db)
+    fft_len, n_used = check_numerology(fft_len, n_used)
+    p = check_positive("signal_power", signal_power)
     if snr == math.inf:
         return 0.0
-    return p * fft_len / (n_used * 10.0 ** (snr / 10.0))
+    return p * fft_len / n_used * noise_var_from_esn0(snr)
 
 
 def profile_taps(profile, sample_rate: float, delay_spread_ns: float | None = None,
@@ -238,7 +246,7 @@ def profile_taps(profile, sample_rate: float, delay_spread_ns: float | None = No
     prof = get_profile(profile)
     if prof is None:
         return np.zeros(1), np.ones(1)
-    fs = _check_positive("sample_rate", sample_rate)
+    fs = check_positive("sample_rate", sample_rate)
     if prof.normalized and delay_spread_ns is None:
         delay_spread_ns = DEFAULT_DELAY_SPREAD_NS
     delays = prof.delays_ns(delay_spread_ns) * 1e-9 * fs
@@ -350,23 +358,23 @@ class ChannelSim:
                  doppler_hz: float = 0.0, delay_spread_ns: float | None = None,
                  delay_mode: str = "round", n_sinusoids: int = 16, sro_ppm: float = 0.0,
                  timing_offset: float = 0.0, cfo: float = 0.0, seed: int | None = 0):
-        self.fft_len, self.n_used = _check_numerology(fft_len, n_used)
-        self.signal_power = _check_positive("signal_power", signal_power)
-        self.snr_db = _check_snr_db(snr_db)
-        self.sample_rate = _check_positive("sample_rate", sample_rate)
-        self.doppler_hz = _check_nonnegative("doppler_hz", doppler_hz)
+        self.fft_len, self.n_used = check_numerology(fft_len, n_used)
+        self.signal_power = check_positive("signal_power", signal_power)
+        self.snr_db = check_snr_db(snr_db)
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.doppler_hz = check_nonnegative("doppler_hz", doppler_hz)
         if self.doppler_hz >= self.sample_rate / 2:
             raise ValueError(f"doppler_hz must be below sample_rate / 2, got {doppler_hz!r}")
         if delay_spread_ns is not None:
-            _check_positive("delay_spread_ns", delay_spread_ns)
+            check_positive("delay_spread_ns", delay_spread_ns)
         if int(n_sinusoids) != n_sinusoids or int(n_sinusoids) < 1:
             raise ValueError(f"n_sinusoids must be a positive integer, got {n_sinusoids!r}")
         self.n_sinusoids = int(n_sinusoids)
-        self.sro_ppm = _check_finite("sro_ppm", sro_ppm)
+        self.sro_ppm = check_finite("sro_ppm", sro_ppm)
         if not -1e5 < self.sro_ppm < 1e5:
             raise ValueError(f"sro_ppm must be within +-1e5 ppm, got {sro_ppm!r}")
-        self.timing_offset = _check_nonnegative("timing_offset", timing_offset)
-        self.cfo = _check_finite("cfo", cfo)
+        self.timing_offset = check_nonnegative("timing_offset", timing_offset)
+        self.cfo = check_finite("cfo", cfo)
         if seed is not None and (int(seed) != seed or int(seed) < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.profile = get_profile(profile)

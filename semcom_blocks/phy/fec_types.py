@@ -1,6 +1,6 @@
 """What every channel code in ``semcom_blocks.phy`` shares: input checks and the decode result.
 
-Conventions (ARCHITECTURE.md):
+Conventions (docs/architecture.md):
 
 * bits are uint8 arrays of 0/1;
 * LLRs are ``log P(bit = 0) / P(bit = 1)``: positive means 0. They must be finite; a NaN or an

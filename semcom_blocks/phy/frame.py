@@ -1,6 +1,6 @@
 """The burst frame: what a transmission looks like on air, and how the transmitter builds it.
 
-A transmission is a list of units (ARCHITECTURE.md): ``digital`` units carry bytes protected by
+A transmission is a list of units (docs/architecture.md, "The seam"): ``digital`` units carry bytes protected by
 a ``PayloadCoder`` (CRC + LDPC/turbo + QAM); ``analog`` units carry complex symbols of unit
 average power (e.g. DJSCC output) mapped straight onto data subcarriers. One burst::
 

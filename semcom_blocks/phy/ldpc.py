@@ -15,7 +15,7 @@ H c = 0 over GF(2).
   - ``"minsum"``: normalized / offset min-sum, R = alpha * max(min|t| - offset, 0) (fast);
   - ``"spa"``: sum-product by the tanh rule in float64 (the reference).
 
-LLRs are log P(0)/P(1): positive means 0 (ARCHITECTURE.md).
+LLRs are log P(0)/P(1): positive means 0 (docs/architecture.md).
 
 ``LdpcLayout`` carries a payload of any length by shortening (zero information bits that are
 not sent), puncturing (parity bits not sent) and repetition, spread evenly across codewords as

@@ -11,7 +11,7 @@ Named channel scenarios (``SCENARIOS``), the same as ``semcom link``'s:
 * ``multipath``: noise + EPA Rayleigh fading at 20 MS/s with 5 Hz Doppler;
 * ``all``: the three together.
 
-SNR is Es/N0 per data subcarrier in dB (ARCHITECTURE.md). On fading scenarios every burst sees
+SNR is Es/N0 per data subcarrier in dB (docs/architecture.md). On fading scenarios every burst sees
 its own channel realisation (a simulated second of 5 Hz fading is far longer than a clip's
 bursts would span at these rates, so this is the pessimistic, many-realisation view).
 """

@@ -1,6 +1,6 @@
-"""SNR bookkeeping: Eb/N0, Es/N0 and noise variance (ARCHITECTURE.md conventions).
+"""SNR bookkeeping, the one place it is done: dB <-> linear, Eb/N0, Es/N0, noise variance.
 
-Es/N0 is the SNR per complex data symbol. With unit average symbol energy, the complex noise
+The convention (docs/architecture.md, "Conventions"): SNR is Es/N0 per complex data symbol. With unit average symbol energy, the complex noise
 variance is N0 = 1 / (Es/N0) (N0/2 per real dimension). A symbol carries
 ``bits_per_symbol * code_rate`` information bits, so Es/N0 = Eb/N0 * rate * bits_per_symbol.
 All SNRs here are in dB unless the name says linear.
@@ -9,7 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ebn0_to_esn0", "esn0_to_ebn0", "noise_var_from_esn0", "esn0_from_noise_var"]
+__all__ = ["db_to_linear", "linear_to_db", "mean_db", "ebn0_to_esn0", "esn0_to_ebn0", "noise_var_from_esn0",
+           "esn0_from_noise_var"]
+
+
+def db_to_linear(db):
+    """10^(db/10), elementwise (numbers or arrays; +inf -> inf, -inf -> 0)."""
+    return np.power(10.0, np.asarray(db, dtype=float) / 10.0)
+
+
+def linear_to_db(linear):
+    """10 log10(linear), elementwise (0 -> -inf)."""
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(np.asarray(linear, dtype=float))
+
+
+def mean_db(values_db) -> float | None:
+    """The mean of SNRs given in dB, averaged in linear scale, in dB; None when there are none.
+    Non-finite values (NaN, +-inf) are left out."""
+    v = np.asarray([x for x in values_db if isinstance(x, (int, float, np.floating)) and np.isfinite(x)], float)
+    return float(linear_to_db(db_to_linear(v).mean())) if v.size else None
 
 
 def _check(rate: float, bits_per_symbol: int) -> None:

@@ -8,11 +8,9 @@ directory only (GR_CONF_GRC_* override the system config), so that a copy instal
 """
 from __future__ import annotations
 
-import os
 import py_compile
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,18 +24,9 @@ from gnuradio.grc.core import schema_checker  # noqa: E402
 pytestmark = pytest.mark.gnuradio
 
 from helpers import REPO  # noqa: E402
-GRC_DIR = REPO / "semcom_blocks" / "grc"
-CORE_BLOCKS = Path(gr.prefix()) / "share" / "gnuradio" / "grc" / "blocks"
+from helpers.grc import CORE_BLOCKS, GRC_DIR, compile_and_run, grc_env  # noqa: E402
 BLOCK_FILES = sorted(GRC_DIR.glob("*.block.yml"))
 FLOWGRAPHS = sorted((REPO / "flowgraphs").glob("*.grc"))
-
-
-def grc_env() -> dict:
-    env = dict(os.environ)
-    env["GRC_BLOCKS_PATH"] = str(GRC_DIR)
-    env["GR_CONF_GRC_GLOBAL_BLOCKS_PATH"] = str(CORE_BLOCKS)
-    env["GR_CONF_GRC_LOCAL_BLOCKS_PATH"] = ""
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +72,6 @@ def test_flowgraph_compiles_with_grcc(tmp_path, grc):
     generated = tmp_path / f"{yaml.safe_load(grc.read_text())['options']['parameters']['id']}.py"
     assert generated.is_file(), proc.stdout + proc.stderr
     py_compile.compile(str(generated), doraise=True)
-
-
-def compile_and_run(tmp_path, name: str, *args: str) -> str:
-    """Compile flowgraphs/<name>.grc with grcc, run it headless with ``args``; its log."""
-    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / f"{name}.grc")],
-                   env=grc_env(), check=True, capture_output=True, timeout=120)
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, str(tmp_path / f"{name}.py"), *args], cwd=tmp_path, env=run_env,
-                          capture_output=True, text=True, timeout=120)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log
-    return log
 
 
 @pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")

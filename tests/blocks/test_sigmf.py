@@ -178,7 +178,7 @@ def test_replay_block_decodes_every_transmission(loopback):
 def test_replay_sigmf_grc_decodes_every_transmission(loopback, tmp_path):
     if shutil.which("grcc") is None:
         pytest.skip("grcc (GNU Radio Companion compiler) not found")
-    from test_grc_blocks import compile_and_run
+    from helpers.grc import compile_and_run
 
     base, _ = loopback
     log = compile_and_run(tmp_path, "replay_sigmf", "--recording", f"{base}.sigmf-meta")

@@ -60,7 +60,7 @@ def blocks_of(data: dict, block_id: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """Folder with the generated Python of every flowgraph in OPTIONS."""
-    from test_grc_blocks import grc_env
+    from helpers.grc import grc_env
 
     out = tmp_path_factory.mktemp("generated")
     paths = [str(REPO / "flowgraphs" / f"{name}.grc") for name in OPTIONS]

@@ -9,8 +9,10 @@ import pytest
 
 from semcom_blocks.phy.loopback import simulate
 from semcom_host.schemes import h26x
-from semcom_host.schemes.common import MANIFEST, find_manifest
-from semcom_host.service.registry import get_scheme, received_to_dict, scheme_names, unregister_scheme
+from semcom_host.experiments.cliff import measure_cliff, plot_cliff
+from semcom_host.schemes.common import MANIFEST, find_manifest, ideal_received
+from semcom_host.service.registry import (get_scheme, load_builtin_schemes, received_to_dict, scheme_names,
+                                         unregister_scheme)
 
 pytest.importorskip("av")
 
@@ -41,7 +43,7 @@ def clip():
 def encoded(request, clip):
     name = request.param
     txs, ctx = h26x.encode(clip, {"cbr": CBR, "fps": 25.0}, name)
-    ideal, rep = h26x.decode(h26x.ideal_received(txs), ctx, {}, name)
+    ideal, rep = h26x.decode(ideal_received(txs), ctx, {}, name)
     return name, txs, ctx, ideal, rep
 
 
@@ -53,8 +55,8 @@ def _over_phy(txs, snr_db, seed=0):
 def test_register_and_presets():
     for name in h26x.NAMES:
         unregister_scheme(name)
-    h26x.register()
-    h26x.register()  # idempotent
+    load_builtin_schemes()
+    load_builtin_schemes()  # idempotent
     assert {"h264", "h265"} <= set(scheme_names())
     from semcom_host.run import load_preset
 
@@ -115,7 +117,7 @@ def _truth_dropped(stream: np.ndarray, au_sizes, lost: list[tuple[int, int]]) ->
 
 def test_erasures_degrade_and_are_counted(encoded, clip):
     name, txs, ctx, ideal, _ = encoded
-    rx = h26x.ideal_received(txs)
+    rx = ideal_received(txs)
     stream = b"".join(u.data for tx in txs for u in tx.units if u.name.startswith("bs."))
     p = ctx["unit_bytes"]
     n_units = ctx["units"]
@@ -151,7 +153,7 @@ def test_garbage_units_never_crash(encoded):
     name, txs, ctx, _, _ = encoded
     rng = np.random.default_rng(3)
     for trial in range(3):
-        rx = copy.deepcopy(h26x.ideal_received(txs))
+        rx = copy.deepcopy(ideal_received(txs))
         units = rx[0]["units"]
         for u in units[1 + trial::3]:
             u["data"] = rng.integers(0, 256, len(u["data"]), dtype=np.uint8).tobytes()
@@ -187,7 +189,7 @@ def test_cliff_over_awgn():
     """Above the LDPC threshold the clip arrives whole; 2 dB below it, nothing survives."""
     clip = _clip(8, 48, 48)
     txs, ctx = h26x.encode(clip, {"cbr": 0.08}, "h264")
-    codec_psnr = _psnr(h26x.decode(h26x.ideal_received(txs), ctx, {}, "h264")[0], clip)
+    codec_psnr = _psnr(h26x.decode(ideal_received(txs), ctx, {}, "h264")[0], clip)
     good, rep_good = h26x.decode(_over_phy(txs, 8.0, seed=4), ctx, {}, "h264")
     bad, rep_bad = h26x.decode(_over_phy(txs, 0.0, seed=4), ctx, {}, "h264")
     assert rep_good["frames_decoded"] == 8 and abs(_psnr(good, clip) - codec_psnr) < 0.05
@@ -200,7 +202,7 @@ def test_budget_too_small_is_reported_not_hidden():
     txs, ctx = h26x.encode(clip, {"cbr": 0.001}, "h264")
     assert not ctx["budget_met"] and "over the budget" in ctx["warning"]
     assert ctx["rate_control"] == "lowest-quality" and ctx["cbr_net"] > 0.001
-    out, rep = h26x.decode(h26x.ideal_received(txs), ctx, {}, "h264")
+    out, rep = h26x.decode(ideal_received(txs), ctx, {}, "h264")
     assert rep["budget_met"] is False and rep["warning"] == ctx["warning"] and rep["frames_decoded"] == 4
 
 
@@ -215,13 +217,13 @@ def test_fixed_qp_odd_size_bframes_and_bursts():
             assert ctx[MANIFEST].get("pts") is not None   # B frames: decode order != display order
         assert all(len(tx.units) <= 9 for tx in txs) and len(txs) == math.ceil(ctx["units"] / 8)
         assert [tx.seq for tx in txs] == list(range(len(txs)))
-        out, rep = h26x.decode(h26x.ideal_received(txs), {}, {}, name)
+        out, rep = h26x.decode(ideal_received(txs), {}, {}, name)
         assert out.shape == clip.shape and rep["frames_decoded"] == 12
         # every output frame is its own source frame, not a neighbour
         err = np.abs(out[:, None].astype(np.int32) - clip[None].astype(np.int32)).mean(axis=(2, 3, 4))
         assert np.array_equal(err.argmin(axis=1), np.arange(12))
         assert _psnr(out, clip) > 30.0
-        body, where = find_manifest(h26x.ideal_received(txs), {}, name)
+        body, where = find_manifest(ideal_received(txs), {}, name)
         assert where == "received" and body["L"] == ctx["bitstream_bytes"]
 
 
@@ -237,9 +239,9 @@ def test_rate_control_follows_the_target():
 
 def test_measure_cliff_and_plot(tmp_path):
     clip = _clip(6, 48, 48)
-    rows = h26x.measure_cliff(clip, 25.0, schemes=("h264",), cbr=0.1, snrs=(9.0,), seeds=(0,))
+    rows = measure_cliff(clip, 25.0, schemes=("h264",), cbr=0.1, snrs=(9.0,), seeds=(0,))
     assert [r["snr_db"] for r in rows] == [None, 9.0]          # the codec alone, then the channel
     assert rows[0]["frame_loss"] == 0.0 and rows[1]["psnr_db"] == pytest.approx(rows[0]["psnr_db"], abs=0.05)
     path = tmp_path / "cliff.png"
-    h26x.plot_cliff(rows, str(path))
+    plot_cliff(rows, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -217,7 +217,7 @@ def test_semcom_run_cli_engine_json(clip, capsys):
 def test_video_loopback_grc_runs_headless_against_a_service(clip, tmp_path):
     pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
     from semcom_host.service import Server
-    from test_grc_blocks import grc_env
+    from helpers.grc import grc_env
 
     env = grc_env()
     subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / "video_loopback.grc")],
