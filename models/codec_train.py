@@ -439,13 +439,15 @@ def model_card(out_dir, eval_rows: list[dict] | None = None, notes: str = "", ev
 
         v = VARIANTS[name]
         k = v.num_symbols()
-        lines += [f"Attention deep JSCC (models/djscc.py), {'RGB' if v.in_channels == 3 else 'one-channel sketch'} "
+        kind = "RGB" if v.in_channels == 3 else "one-channel sketch"
+        lat_h, lat_w = v.image_size[0] // v.downsample, v.image_size[1] // v.downsample
+        lines += [f"Attention deep JSCC (models/djscc.py), {kind} "
                   f"{v.image_size[0]}x{v.image_size[1]} -> {k:,} complex symbols of unit average power "
-                  f"(latent {v.image_size[0] // v.downsample}x{v.image_size[1] // v.downsample}x{v.latent_channels} real), "
+                  f"(latent {lat_h}x{lat_w}x{v.latent_channels} real), "
                   f"CBR {v.cbr():.5f} per RGB frame. Widths {list(v.widths)}, downsampling {v.downsample}.",
                   f"Channel during training: {cfg['channel']}, SNR (Es/N0 per complex symbol) drawn uniformly in "
-                  f"{cfg['snr_db'][0]:g}..{cfg['snr_db'][1]:g} dB per example; one model for every SNR (SNR-conditioned "
-                  f"attention)."]
+                  f"{cfg['snr_db'][0]:g}..{cfg['snr_db'][1]:g} dB per example; one model for every SNR "
+                  f"(SNR-conditioned attention)."]
     else:
         from .msvq import VARIANTS
 
@@ -479,7 +481,8 @@ def model_card(out_dir, eval_rows: list[dict] | None = None, notes: str = "", ev
         lines += ["", "## Evaluation (held-out frames, AWGN)", ""]
         if eval_command:
             lines += ["```sh", eval_command, "```", ""]
-        lines += ["| codec | SNR (dB) | PSNR (dB) | SSIM | MS-SSIM | symbols/frame | CBR | lost | ms/frame (1 thread) |",
+        lines += ["| codec | SNR (dB) | PSNR (dB) | SSIM | MS-SSIM | symbols/frame | CBR | lost "
+                  "| ms/frame (1 thread) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in eval_rows:
             snr = "error-free" if r["snr_db"] is None else f"{r['snr_db']:g}"

@@ -111,7 +111,8 @@ def eval_frames(per_clip: int = 12, size: int = 256, clips=EVAL_CLIPS) -> tuple[
     return np.concatenate(frames), names
 
 
-def eval_clips(length: int = 8, per_clip: int = 3, size: int = 256, clips=EVAL_CLIPS) -> tuple[list[np.ndarray], list[str]]:
+def eval_clips(length: int = 8, per_clip: int = 3, size: int = 256,
+               clips=EVAL_CLIPS) -> tuple[list[np.ndarray], list[str]]:
     """``per_clip`` runs of ``length`` consecutive frames from each held-out clip (starts evenly
     spaced), each uint8 length x size x size x 3, with names ``<clip>@<start>``."""
     out, names = [], []

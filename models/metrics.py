@@ -25,8 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import (multiscale_structural_similarity_index_measure,
-                                           peak_signal_noise_ratio, structural_similarity_index_measure)
+from torchmetrics.functional.image import (
+    multiscale_structural_similarity_index_measure,
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
 PSNR_CAP_DB = 100.0
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)

@@ -53,8 +53,16 @@ import math
 import numpy as np
 from gnuradio import analog, blocks, channels, filter, gr
 
-from .phy.channel import (check_finite, check_nonnegative, check_numerology, check_positive,
-                          check_snr_db, get_profile, noise_variance, profile_taps)
+from .phy.channel import (
+    check_finite,
+    check_nonnegative,
+    check_numerology,
+    check_positive,
+    check_snr_db,
+    get_profile,
+    noise_variance,
+    profile_taps,
+)
 
 __all__ = ["semcom_channel"]
 

@@ -25,8 +25,8 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from .phy.fec import PayloadCoder
 from .pdu_util import MalformedPdu, c32vector, split_pdu, u8vector, vector_to_numpy
+from .phy.fec import PayloadCoder
 from .phy.modulation import bits_per_symbol
 from .phy.snr import noise_var_from_esn0
 
@@ -135,7 +135,8 @@ class fec_decoder_pdu(_PduBlock):
     Coding parameters as ``fec_encoder_pdu``; if the PDU carries coding parameters that differ
     from the block's, the PDU is dropped as malformed. decoder: "minsum" or "spa" for LDPC,
     "maxlog" or "logmap" for turbo (ignored for "none"; None: minsum / maxlog). max_iter:
-    decoder iterations (<= 0: engine default, LDPC 50, turbo 8). snr_db: Es/N0 in dB used when the PDU has no ``noise_var``.
+    decoder iterations (<= 0: engine default, LDPC 50, turbo 8). snr_db: Es/N0 in dB used when
+    the PDU has no ``noise_var``.
     In: PDU (meta with nbytes [, noise_var], c32vector). Out: PDU (meta + crc_ok +
     iterations_mean, u8vector of nbytes bytes).
     """

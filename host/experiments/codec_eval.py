@@ -233,7 +233,6 @@ def _reference(src: np.ndarray, k: int, snrs, seed: int, progress: bool) -> list
 # -- MSVQ -------------------------------------------------------------------------------------
 def _eval_msvq(name, snrs, clips, eta, seed, progress, latency_repeats) -> list[dict]:
     from semcom_blocks.phy.fec import PayloadCoder
-
     from semcom_models.index_selector import pack, restore_indices, select_indices, unpack
     from semcom_models.msvq import load_msvq
 

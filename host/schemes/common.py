@@ -31,10 +31,12 @@ from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import FrameFormat, Transmission, Unit, encode_table
 from semcom_blocks.phy.snr import mean_db
 
-__all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "manifest_unit", "find_manifest", "units_by_name",
-           "text_coder", "text_unit", "read_text", "analog_chunks", "join_chunks", "pack_transmissions",
-           "source_dim", "symbols_sent", "burst_samples", "cbr_figures", "snr_estimate", "ideal_received", "djscc_model", "msvq_model", "warm_up", "freeze_missing", "cached",
-           "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "copy_figures"]
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "manifest_unit",
+           "find_manifest", "units_by_name", "text_coder", "text_unit", "read_text", "analog_chunks",
+           "join_chunks", "pack_transmissions", "source_dim", "symbols_sent", "burst_samples", "cbr_figures",
+           "snr_estimate", "ideal_received", "djscc_model", "msvq_model", "warm_up", "freeze_missing",
+           "cached", "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES",
+           "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
 COMMON_DEFAULTS = {
@@ -43,7 +45,8 @@ COMMON_DEFAULTS = {
     "max_symbols_per_transmission": 8192,  # payload complex symbols per burst, at most (manifest included)
     "seq0": 0,                           # sequence number of the first transmission
     "mmse": True,                        # receiver: LMMSE shrinkage of analog symbols by their noise variance
-    "decoder": "auto",                   # receiver's video decoder: auto, a generative decoder name, interpolating, repetition
+    # receiver's video decoder: auto, a generative decoder name, interpolating, repetition
+    "decoder": "auto",
     "decoder_path": "",                  # local folder of the generative decoder ("" = model_paths resolves it)
     "seed": 7777,                        # generative decoders' seed (GVSC's)
 }

@@ -96,7 +96,8 @@ def encode(frames: np.ndarray, params: dict):
     small = C.resize_frames(frames, (size, size))
     with watch("keyframes"):
         m = num_keyframes_for_ratio(ratio, t)
-        keys = [int(k) for k in select_akei(small, num_keyframes=m, uniform_share=float(params["uniform_share"])).indices]
+        selection = select_akei(small, num_keyframes=m, uniform_share=float(params["uniform_share"]))
+        keys = [int(k) for k in selection.indices]
     with watch("msvq_encode"):
         idx = model.encode_frames(small[keys]).reshape(len(keys), -1)
     codebook = model.codebook.embedding.numpy()
@@ -171,4 +172,5 @@ def decode(received: list, context: dict, params: dict):
 
 
 #: this module's schemes, collected by the service's registry
-SCHEMES = (Scheme(NAME, encode, decode, DEFAULTS, "VQ-DeepVSC: AKEI keyframes, MSVQ indices + index selector, LDPC 648 R3/4 + QPSK/16-QAM"),)
+SCHEMES = (Scheme(NAME, encode, decode, DEFAULTS,
+                  "VQ-DeepVSC: AKEI keyframes, MSVQ indices + index selector, LDPC 648 R3/4 + QPSK/16-QAM"),)

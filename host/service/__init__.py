@@ -9,10 +9,19 @@
 Importing this package is light (zmq, msgpack, numpy); the PHY and the models load when a
 request needs them.
 """
-from semcom_client.client import (AuthenticationFailed, DecodeResult, EncodeResult, RemoteError, ServiceClient, ServiceError,
-                     ServiceTimeout, ServiceUnavailable)
+from semcom_client.client import (
+                     AuthenticationFailed,
+                     DecodeResult,
+                     EncodeResult,
+                     RemoteError,
+                     ServiceClient,
+                     ServiceError,
+                     ServiceTimeout,
+                     ServiceUnavailable,
+)
 from semcom_client.keys import KeysError, generate_keys, is_local_address
 from semcom_client.protocol import IDEMPOTENT_OPS, OPS, PROTOCOL_VERSION, Limits, ProtocolError
+
 from .registry import get_scheme, received_to_dict, register_scheme, scheme_names, unregister_scheme
 from .server import DEFAULT_ADDRESS, Server, serve
 

@@ -14,7 +14,16 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from semcom_client.protocol import DEFAULT_FPS, Limits, ProtocolError, Request, frames_descriptor, frames_from_buffer, plain
+from semcom_client.protocol import (
+    DEFAULT_FPS,
+    Limits,
+    ProtocolError,
+    Request,
+    frames_descriptor,
+    frames_from_buffer,
+    plain,
+)
+
 from .registry import Scheme, get_scheme, received_to_dict
 
 __all__ = ["PathPolicy", "handle_encode", "handle_decode", "lookup_scheme"]

@@ -39,10 +39,19 @@ from dataclasses import dataclass
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .handlers import PathPolicy, handle_decode, handle_encode
 from semcom_client.keys import KeysError, is_local_address, load_server_keys
-from semcom_client.protocol import (PROTOCOL_VERSION, Limits, ProtocolError, Request, pack_header, parse_request, plain,
-                       request_id_of)
+from semcom_client.protocol import (
+    PROTOCOL_VERSION,
+    Limits,
+    ProtocolError,
+    Request,
+    pack_header,
+    parse_request,
+    plain,
+    request_id_of,
+)
+
+from .handlers import PathPolicy, handle_decode, handle_encode
 from .registry import load_builtin_schemes, schemes
 
 __all__ = ["Server", "serve", "DEFAULT_ADDRESS"]

@@ -302,8 +302,8 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
     n = llr.shape[1]
     n_layers = layer_ptr.size - 1
     max_deg = 0
-    for l in range(n_layers):
-        max_deg = max(max_deg, layer_ptr[l + 1] - layer_ptr[l])
+    for ly in range(n_layers):
+        max_deg = max(max_deg, layer_ptr[ly + 1] - layer_ptr[ly])
     post = np.empty(n, dtype=np.float32)
     msg = np.empty((blk_col.size, z), dtype=np.float32)
     t = np.empty((max_deg, z), dtype=np.float32)
@@ -321,9 +321,9 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
         it = 0
         while it < max_iter and not done:
             it += 1
-            for l in range(n_layers):
-                first = layer_ptr[l]
-                deg = layer_ptr[l + 1] - first
+            for ly in range(n_layers):
+                first = layer_ptr[ly]
+                deg = layer_ptr[ly + 1] - first
                 min1[:] = np.inf
                 min2[:] = np.inf
                 arg[:] = 0
@@ -343,9 +343,9 @@ def _layered_minsum(llr, layer_ptr, blk_col, blk_shift, z, max_iter, alpha, offs
                     _scatter_run(post, msg, t, min1, min2, arg, neg, blk, j, z - s, z, base + s - z)
             if early_stop:
                 done = True
-                for l in range(n_layers):
+                for ly in range(n_layers):
                     parity[:] = False
-                    for blk in range(layer_ptr[l], layer_ptr[l + 1]):
+                    for blk in range(layer_ptr[ly], layer_ptr[ly + 1]):
                         base, s = blk_col[blk] * z, blk_shift[blk]
                         for r in range(z - s):
                             parity[r] ^= post[base + s + r] < zero

@@ -42,8 +42,19 @@ from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, deco
 from .ldpc import LdpcLayout, get_ldpc
 from .modulation import LLR_MAX, N0_MIN, bits_per_symbol, demodulate_llr
 from .ofdm import OfdmParams
-from .rx_kernels import (append_clean, derotate_blocks, equalize, fit_channel_omp, hard_syndrome, linear_llr,
-                         ltf_channel, ltf_search, sig_channel_looks, stf_detect, tile_span)
+from .rx_kernels import (
+    append_clean,
+    derotate_blocks,
+    equalize,
+    fit_channel_omp,
+    hard_syndrome,
+    linear_llr,
+    ltf_channel,
+    ltf_search,
+    sig_channel_looks,
+    stf_detect,
+    tile_span,
+)
 from .scrambler import scrambler_sequence
 from .snr import esn0_from_noise_var
 

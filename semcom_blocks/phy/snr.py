@@ -1,7 +1,8 @@
 """SNR bookkeeping, the one place it is done: dB <-> linear, Eb/N0, Es/N0, noise variance.
 
-The convention (docs/architecture.md, "Conventions"): SNR is Es/N0 per complex data symbol. With unit average symbol energy, the complex noise
-variance is N0 = 1 / (Es/N0) (N0/2 per real dimension). A symbol carries
+The convention (docs/architecture.md, "Conventions"): SNR is Es/N0 per complex data symbol.
+With unit average symbol energy, the complex noise variance is N0 = 1 / (Es/N0) (N0/2 per real
+dimension). A symbol carries
 ``bits_per_symbol * code_rate`` information bits, so Es/N0 = Eb/N0 * rate * bits_per_symbol.
 All SNRs here are in dB unless the name says linear.
 """

@@ -22,11 +22,11 @@ import pytest
 
 gr = pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio (python3-gnuradio)")
 pmt = pytest.importorskip("pmt", reason="needs GNU Radio's pmt bindings")
-from gnuradio import analog, blocks, pdu  # noqa: E402
+from gnuradio import analog, blocks  # noqa: E402
 
 from semcom_blocks.fec_loopback import FecAwgnLoopback  # noqa: E402
-from semcom_blocks.pdu_util import make_pdu, pdu_to_python  # noqa: E402
 from semcom_blocks.fec_pdu import fec_decoder_pdu, fec_encoder_pdu  # noqa: E402
+from semcom_blocks.pdu_util import make_pdu, pdu_to_python  # noqa: E402
 
 pytestmark = pytest.mark.gnuradio
 

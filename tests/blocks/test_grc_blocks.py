@@ -25,6 +25,7 @@ pytestmark = pytest.mark.gnuradio
 
 from helpers import REPO  # noqa: E402
 from helpers.grc import CORE_BLOCKS, GRC_DIR, compile_and_run, grc_env  # noqa: E402
+
 BLOCK_FILES = sorted(GRC_DIR.glob("*.block.yml"))
 FLOWGRAPHS = sorted((REPO / "flowgraphs").glob("*.grc"))
 

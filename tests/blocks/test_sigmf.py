@@ -26,12 +26,18 @@ from gnuradio import blocks  # noqa: E402
 from sigmf import sigmffile  # noqa: E402
 from sigmf import validate as sigmf_validate  # noqa: E402
 
-from semcom_blocks.sigmf_meta import (RECORDER, SAMPLE_FORMATS, make_meta, read_recording,  # noqa: E402
-                                      recording_paths, write_meta)
+from helpers.sigmf_loopback import (  # noqa: E402
+    CENTER_FREQ,
+    N_FRAMES,
+    SAMP_RATE,
+    check_printed,
+    check_received,
+    receive,
+    record_loopback,
+)
+from semcom_blocks.sigmf_meta import RECORDER, SAMPLE_FORMATS, make_meta, read_recording, recording_paths, write_meta  # noqa: E402
 from semcom_blocks.sigmf_sink import sigmf_sink  # noqa: E402
 from semcom_blocks.sigmf_source import sigmf_source  # noqa: E402
-from helpers.sigmf_loopback import (CENTER_FREQ, N_FRAMES, SAMP_RATE, check_printed, check_received,  # noqa: E402
-                            make_source, receive, record_loopback)
 
 pytestmark = pytest.mark.gnuradio
 from helpers import REPO  # noqa: E402
@@ -82,7 +88,8 @@ def test_metadata_is_valid_before_any_sample_flows(tmp_path):
     assert sink.data_path.stat().st_size == 0
     meta = json.loads(sink.meta_path.read_text())
     sigmf_validate.validate(meta)
-    assert meta["global"] == {"core:datatype": "cf32_le", "core:sample_rate": 5e6, "core:version": meta["global"]["core:version"],
+    assert meta["global"] == {"core:datatype": "cf32_le", "core:sample_rate": 5e6,
+                              "core:version": meta["global"]["core:version"],
                               "core:recorder": RECORDER, "core:description": "d", "core:author": "a", "core:hw": "B210"}
     assert re.fullmatch(r"1\.\d+\.\d+", meta["global"]["core:version"])
     (capture,) = meta["captures"]

@@ -26,15 +26,16 @@ pmt = pytest.importorskip("pmt", reason="needs GNU Radio's pmt bindings")
 import gnuradio  # noqa: E402
 from gnuradio import blocks  # noqa: E402
 
+from helpers.sigmf_loopback import N_FRAMES, check_printed, check_received, receive, record_loopback  # noqa: E402
 from semcom_blocks.sigmf_meta import read_recording  # noqa: E402
 from semcom_blocks.sigmf_source import sigmf_source  # noqa: E402
 from semcom_blocks.test_source import random_transmission_source  # noqa: E402
-from helpers.sigmf_loopback import N_FRAMES, check_printed, check_received, receive, record_loopback  # noqa: E402
 
 pytestmark = [pytest.mark.gnuradio,
               pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")]
 
 from helpers import REPO  # noqa: E402
+
 USRP_FLOWGRAPHS = ("usrp_tx", "usrp_rx", "usrp_loopback")
 #: command-line options each generated script must offer
 OPTIONS = {

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+
 @contextlib.contextmanager
 def torch_threads(n: int = 1):
     """Run torch on ``n`` threads: tiny models on a small shared machine are many times faster on
@@ -69,8 +70,12 @@ def t5_encoder(vocab_size: int, d_model: int = 32, umt5: bool = False):
 
 def save_ltx(path: Path) -> Path:
     """Tiny LTX-Video pipeline (4x compression in space and time): any 4k+1 frames, sizes of 32."""
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
-    from diffusers import LTXVideoTransformer3DModel
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
 
     tok = word_tokenizer()
     text_encoder = t5_encoder(len(tok))
@@ -149,8 +154,12 @@ def save_wan_vace(path: Path) -> Path:
 
 def save_svd(path: Path, num_frames: int = 6) -> Path:
     """Tiny Stable Video Diffusion pipeline whose native clip length is ``num_frames``."""
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline,
-                           UNetSpatioTemporalConditionModel)
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
@@ -181,8 +190,13 @@ def save_svd(path: Path, num_frames: int = 6) -> Path:
 
 def save_cogvideox(path: Path, image_to_video: bool = False) -> Path:
     """Tiny CogVideoX pipeline (text-to-video, or image-to-video); 16 x 16 pixels, 4k+1 frames."""
-    from diffusers import (AutoencoderKLCogVideoX, CogVideoXImageToVideoPipeline, CogVideoXPipeline,
-                           CogVideoXTransformer3DModel, DDIMScheduler)
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+        DDIMScheduler,
+    )
 
     tok = word_tokenizer()
     text_encoder = t5_encoder(len(tok))
@@ -218,8 +232,13 @@ def _clip_tokenizer():
 
 def save_sd3_controlnet(base_path: Path, controlnet_path: Path) -> tuple[Path, Path]:
     """Tiny SD3 text-to-image pipeline (saved without a ControlNet) and a tiny SD3 ControlNet."""
-    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3ControlNetModel,
-                           SD3Transformer2DModel, StableDiffusion3Pipeline)
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3ControlNetModel,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     common = dict(sample_size=32, patch_size=1, in_channels=8, attention_head_dim=8, num_attention_heads=4,
@@ -277,8 +296,12 @@ def qwen_tokenizer():
 
 def save_qwen_vl(path: Path, version: str = "2.5") -> Path:
     """Tiny Qwen2.5-VL (``version="2.5"``) or Qwen2-VL (``"2"``) with its tokenizer and image config."""
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,
-                              Qwen2VLForConditionalGeneration)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+    )
 
     tok = qwen_tokenizer()
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}

@@ -4,8 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from semcom_models.captioners import (WHOLE_CLIP, SidecarCaptioner, VLMCaptioner, parse_sidecar,
-                                      pick_frames)
+from semcom_models.captioners import WHOLE_CLIP, SidecarCaptioner, VLMCaptioner, parse_sidecar, pick_frames
 
 
 def test_pick_frames():
@@ -93,9 +92,9 @@ def test_sidecar_errors(tmp_path):
 
 def test_vlm_loading_errors(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
-    from helpers import tiny_models as tm
     from transformers import LlavaOnevisionConfig
 
+    from helpers import tiny_models as tm
     from semcom_models import model_paths
     from semcom_models.vlm import VLM
 

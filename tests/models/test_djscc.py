@@ -6,11 +6,24 @@ import pytest
 import torch
 
 from semcom_models import metrics
-from semcom_models.channel_layers import (AWGNChannel, RayleighBlockFading, make_channel, noise_variance,
-                                          normalize_power, sample_snr_db)
+from semcom_models.channel_layers import (
+    AWGNChannel,
+    RayleighBlockFading,
+    make_channel,
+    noise_variance,
+    normalize_power,
+    sample_snr_db,
+)
 from semcom_models.codec_train import ms_ssim_loss
-from semcom_models.djscc import (VARIANTS, DeepJSCC, DJSCCConfig, load_djscc, load_state_checked, save_djscc,
-                                 weights_path)
+from semcom_models.djscc import (
+    VARIANTS,
+    DeepJSCC,
+    DJSCCConfig,
+    load_djscc,
+    load_state_checked,
+    save_djscc,
+    weights_path,
+)
 
 torch.set_num_threads(1)
 TINY = DJSCCConfig("tiny", 3, 8, 4, (8, 8, 8), image_size=(32, 32))

@@ -14,8 +14,7 @@ pytest.importorskip("transformers")
 from helpers import tiny_models as tm  # noqa: E402
 from semcom_models import model_paths  # noqa: E402
 from semcom_models.decoders.base import Capability, Conditioning, DecodedVideo  # noqa: E402
-from semcom_models.decoders.registry import (build_decoder, capabilities, decoder_class,  # noqa: E402
-                                             list_decoders, register_decoder)
+from semcom_models.decoders.registry import build_decoder, capabilities, decoder_class, list_decoders, register_decoder  # noqa: E402
 
 STEPS = dict(num_inference_steps=2)
 

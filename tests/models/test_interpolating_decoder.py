@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from semcom_models.decoders.base import Capability, Conditioning
-from semcom_models.decoders.interpolating import (FrameRepetitionDecoder, InterpolatingDecoder, default_decoder,
-                                                  translate)
+from semcom_models.decoders.interpolating import (
+    FrameRepetitionDecoder,
+    InterpolatingDecoder,
+    default_decoder,
+    translate,
+)
 from semcom_models.metrics import psnr
 from semcom_models.motion import MOTION_KEYS, motion_info, segment_motion, velocity
 from semcom_models.optical_flow import compute_flow, interpolate_frames, predict_middle, warp

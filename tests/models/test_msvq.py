@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from semcom_models.index_selector import (Bitstream, bcr, codeword_cosine, pack, restore_indices, select_indices,
-                                          unpack)
+from semcom_models.index_selector import Bitstream, bcr, codeword_cosine, pack, restore_indices, select_indices, unpack
 from semcom_models.msvq import MSVQ, VARIANTS, MSVQConfig, load_msvq, save_msvq
 
 torch.set_num_threads(1)

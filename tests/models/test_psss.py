@@ -3,8 +3,7 @@ tiny random Qwen2.5-VL / Qwen2-VL built offline and loaded through semcom_models
 import numpy as np
 import pytest
 
-from semcom_models.psss import (DEFAULT_ETA, SKEM, PSSSScorer, answer_token_ids, psss_score,
-                                select_keyframes)
+from semcom_models.psss import DEFAULT_ETA, SKEM, PSSSScorer, answer_token_ids, psss_score, select_keyframes
 
 # ---- the score, a pure function of logits and token sets ----
 

@@ -2,8 +2,17 @@
 import numpy as np
 import pytest
 
-from semcom_models.segments import (MODEL_RULES, LengthRule, Segment, fit_length, generated_index,
-                                    keyframes_in, plan_segments, resample_indices, stitch)
+from semcom_models.segments import (
+    MODEL_RULES,
+    LengthRule,
+    Segment,
+    fit_length,
+    generated_index,
+    keyframes_in,
+    plan_segments,
+    resample_indices,
+    stitch,
+)
 
 
 def test_length_rules_of_the_models():

@@ -6,9 +6,18 @@ import math
 import numpy as np
 import pytest
 
-from semcom_blocks.phy.channel import (PROFILES, ChannelSim, PowerDelayProfile, apply_channel,
-                                       fractional_interp, get_profile, noise_variance,
-                                       profile_names, profile_taps, sos_fading)
+from semcom_blocks.phy.channel import (
+    PROFILES,
+    ChannelSim,
+    PowerDelayProfile,
+    apply_channel,
+    fractional_interp,
+    get_profile,
+    noise_variance,
+    profile_names,
+    profile_taps,
+    sos_fading,
+)
 
 
 def ofdm_qpsk(rng, n_symbols: int, fft_len: int = 64, n_used: int = 52):

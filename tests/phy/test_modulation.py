@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from semcom_blocks.phy.modulation import (LLR_MAX, MODULATIONS, bits_per_symbol, constellation,
-                                          demodulate_llr, hard_decision, modulate)
+from semcom_blocks.phy.modulation import (
+    LLR_MAX,
+    MODULATIONS,
+    bits_per_symbol,
+    constellation,
+    demodulate_llr,
+    hard_decision,
+    modulate,
+)
 from semcom_blocks.phy.snr import ebn0_to_esn0, esn0_from_noise_var, esn0_to_ebn0, noise_var_from_esn0
 
 MODS = list(MODULATIONS)

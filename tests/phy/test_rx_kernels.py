@@ -3,12 +3,11 @@ import numpy as np
 import pytest
 
 from semcom_blocks.phy.fec import PayloadCoder
-from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, whiten
+from semcom_blocks.phy.frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, whiten
+from semcom_blocks.phy.ldpc import LdpcLayout, get_ldpc
 from semcom_blocks.phy.modulation import LLR_MAX, N0_MIN, demodulate_llr
 from semcom_blocks.phy.ofdm import OfdmParams
-from semcom_blocks.phy.frame import FrameFormat
-from semcom_blocks.phy.ldpc import LdpcLayout, get_ldpc
-from semcom_blocks.phy.receiver import _Whitener, _axis_scale, decode_codewords, decode_payload
+from semcom_blocks.phy.receiver import _axis_scale, _Whitener, decode_codewords, decode_payload
 from semcom_blocks.phy.rx_kernels import append_clean, derotate_blocks, linear_llr, ltf_search, stf_detect, tile_span
 
 RNG = np.random.default_rng(0)

@@ -17,7 +17,6 @@ from semcom_blocks.phy.turbo import (
 )
 from semcom_blocks.phy.turbo_qpp import QPP_PARAMS, QPP_TABLE, TURBO_BLOCK_SIZES, qpp_permutation
 
-
 # ---------------------------------------------------------------------------------------------
 # Helpers.
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO  # noqa: E402
+
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 PACKAGES = {"semcom_blocks": REPO / "semcom_blocks", "semcom_client": REPO / "client", "semcom_host": REPO / "host",
             "semcom_models": REPO / "models"}

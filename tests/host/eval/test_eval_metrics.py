@@ -169,10 +169,10 @@ def test_lpips_matches_the_paper_formula_written_out():
         fx, fy = model.net((2 * x - 1 - shift) / scale), model.net((2 * y - 1 - shift) / scale)
         assert [f.shape[1] for f in fx] == [64, 192, 384, 256, 256]
         want = torch.zeros(2)
-        for l, (u, v) in enumerate(zip(fx, fy)):
+        for layer, (u, v) in enumerate(zip(fx, fy)):
             u = u / (torch.linalg.vector_norm(u, dim=1, keepdim=True) + 1e-10)
             v = v / (torch.linalg.vector_norm(v, dim=1, keepdim=True) + 1e-10)
-            w = model.lins[l].view(-1)
+            w = model.lins[layer].view(-1)
             want += torch.einsum("nchw,c->nhw", (u - v) ** 2, w).mean(dim=(1, 2))
     assert np.allclose(model.distance(a, b), want.numpy(), rtol=1e-5)
 

@@ -8,17 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import REPO  # noqa: E402
 from semcom_blocks.phy.loopback import simulate
 from semcom_host.run import load_preset, preset_names, run_video
 from semcom_host.service.registry import get_scheme, load_builtin_schemes, received_to_dict, scheme_names
 from semcom_models.video_io import write_video
 
-from helpers import REPO  # noqa: E402
 CAPTION = "a bright square drifts to the right across a striped background"
 #: built-in schemes that need nothing but the shipped weights (lgvsc-skem needs a VLM: own test)
 SCHEMES = ("gvsc-desc", "gvsc-first-frame", "gvsc-sketch", "gvsc-sketches", "lgvsc-text", "lgvsc-skim",
@@ -216,8 +215,8 @@ def test_semcom_run_cli_engine_json(clip, capsys):
 @pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")
 def test_video_loopback_grc_runs_headless_against_a_service(clip, tmp_path):
     pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
-    from semcom_host.service import Server
     from helpers.grc import grc_env
+    from semcom_host.service import Server
 
     env = grc_env()
     subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / "video_loopback.grc")],
@@ -228,7 +227,8 @@ def test_video_loopback_grc_runs_headless_against_a_service(clip, tmp_path):
         run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         out = tmp_path / "rx.npy"
         proc = subprocess.run([sys.executable, str(tmp_path / "video_loopback.py"), "--address", address,
-                               "--video", str(clip), "--scheme", "lgvsc-skim", "--params", json.dumps({"caption": CAPTION, "image_size": 64}),
+                               "--video", str(clip), "--scheme", "lgvsc-skim",
+                               "--params", json.dumps({"caption": CAPTION, "image_size": 64}),
                                "--size", "64", "--max-frames", "8", "--output", str(out), "--snr-db", "20"],
                               env=run_env, capture_output=True, text=True, timeout=180)
     finally:

@@ -14,8 +14,16 @@ import numpy as np
 import pytest
 import zmq
 
-from semcom_host.service import (AuthenticationFailed, KeysError, RemoteError, Server, ServiceClient, generate_keys,
-                                 is_local_address, serve)
+from semcom_host.service import (
+    AuthenticationFailed,
+    KeysError,
+    RemoteError,
+    Server,
+    ServiceClient,
+    generate_keys,
+    is_local_address,
+    serve,
+)
 
 
 @pytest.fixture(scope="module")

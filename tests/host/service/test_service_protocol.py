@@ -12,12 +12,19 @@ import numpy as np
 import pytest
 import zmq
 
-from semcom_host.service import (Limits, RemoteError, Server, ServiceClient, ServiceTimeout, register_scheme,
-                                 unregister_scheme)
 from semcom_client.protocol import PROTOCOL_VERSION, plain
 from semcom_host.schemes.raw_analog import DEFAULTS as RAW_DEFAULTS
 from semcom_host.schemes.raw_analog import decode as raw_decode
 from semcom_host.schemes.raw_analog import encode as raw_encode
+from semcom_host.service import (
+    Limits,
+    RemoteError,
+    Server,
+    ServiceClient,
+    ServiceTimeout,
+    register_scheme,
+    unregister_scheme,
+)
 
 LIMITS = Limits(max_message_bytes=1 << 20, max_header_bytes=64 << 10, max_frames=16, max_frame_side=256,
                 max_video_bytes=1 << 20, max_buffers=64)

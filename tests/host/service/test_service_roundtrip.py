@@ -8,10 +8,10 @@ import pytest
 from semcom_blocks.phy.frame import FrameFormat
 from semcom_blocks.phy.receiver import BurstReceiver
 from semcom_blocks.phy.wire import pack_received, unpack_transmission
-from semcom_host.service import RemoteError, Server, ServiceClient
-from semcom_host.service.handlers import PathPolicy
 from semcom_client.protocol import ProtocolError
 from semcom_host.schemes.raw_analog import FRAME_TYPE, HEADER
+from semcom_host.service import RemoteError, Server, ServiceClient
+from semcom_host.service.handlers import PathPolicy
 
 
 def clip(t=8, h=64, w=64) -> np.ndarray:
