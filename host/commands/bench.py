@@ -1,0 +1,79 @@
+"""`semcom bench`: throughput benchmarks (FEC decoders, OFDM receiver) on one core."""
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="throughput benchmarks",
+                       description="Throughput benchmarks on one core. 'fec': our LDPC 648 decoders (every rate) "
+                                   "and turbo K=1024 decoder, and GNU Radio gr-fec's LDPC decoder on the same "
+                                   "channel values (given our exact LLRs, and driven as its documentation says), "
+                                   "with the ratios. 'phy': receive throughput (MS/s) of our OFDM burst receiver "
+                                   "and of GNU Radio's digital.ofdm_rx on bursts of the same length, each as a "
+                                   "flowgraph pinned to one core.")
+    p.add_argument("target", choices=("fec", "phy"))
+    p.add_argument("--ebn0", type=float, default=4.0, help="Eb/N0 of the LDPC LLRs in dB (default 4)")
+    p.add_argument("--turbo-ebn0", type=float, default=1.0, help="Eb/N0 of the turbo LLRs in dB (default 1)")
+    p.add_argument("--frames", type=int, default=2000, help="LDPC codewords per measurement (default 2000)")
+    p.add_argument("--grfec-frames", type=int, default=500, help="codewords for gr-fec, which is slow (default 500)")
+    p.add_argument("--rates", default="1/2,2/3,3/4,5/6")
+    p.add_argument("--no-grfec", action="store_true", help="skip GNU Radio's decoder")
+    p.add_argument("--seed", type=int, default=1)
+    phy = p.add_argument_group("phy")
+    phy.add_argument("--bursts", type=int, default=100, help="bursts per receiver run (default 100)")
+    phy.add_argument("--digital-bytes", type=int, default=96,
+                     help="digital unit per transmission, QPSK LDPC R1/2 (default 96: GVSC's caption)")
+    phy.add_argument("--analog-symbols", type=int, default=4096,
+                     help="analog unit per transmission (default 4096, about half of GVSC's first-frame DJSCC: "
+                          "gr-digital's transmitter cannot make bursts much longer)")
+    phy.add_argument("--gap", type=int, default=400, help="samples of silence after each burst (default 400)")
+    phy.add_argument("--snr", type=float, default=20.0, help="Es/N0 in dB (default 20)")
+    phy.add_argument("--repeats", type=int, default=3, help="runs per receiver; the best counts (default 3)")
+    phy.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the last one)")
+    phy.add_argument("--no-grdigital", action="store_true", help="skip GNU Radio's ofdm_rx")
+    p.add_argument("--json", action="store_true", help="one JSON object per measurement")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if args.target == "phy":
+        from semcom_host.experiments.bench_phy import bench_phy
+
+        rec = bench_phy(args.bursts, args.digital_bytes, args.analog_symbols, args.gap, args.snr, args.repeats,
+                        args.cpu, not args.no_grdigital, args.seed)
+        if args.json:
+            print_json(rec)
+        else:
+            grd = (f"  gr-digital ofdm_rx {rec['grdigital_rx_msps']:.2f} MS/s  ratio x{rec['ratio']:.1f}"
+                   if rec["grdigital_rx_msps"] else "")
+            print(f"bursts of {rec['burst_samples']} samples: ours {rec['rx_msps']:.2f} MS/s (engine alone "
+                  f"{rec['engine_msps']:.2f}){grd}; decoded {rec['frames_decoded']}/{rec['bursts']}")
+        return 0
+    from semcom_host.experiments.bench_fec import bench_fec
+
+    with_grfec = not args.no_grfec
+    if with_grfec:
+        try:
+            import gnuradio.fec  # noqa: F401
+        except ImportError:
+            print("GNU Radio is not importable here: skipping gr-fec (run `make setup`)", file=sys.stderr)
+            with_grfec = False
+
+    def show(rec):
+        if args.json:
+            print_json(rec)
+        else:
+            ratio = (f"  x{rec['ratio_vs_grfec']:.1f} vs gr-fec (same LLRs), x{rec['ratio_vs_grfec_documented']:.0f} "
+                     f"vs gr-fec as documented" if "ratio_vs_grfec" in rec else "")
+            name = f"{rec['code']} {rec.get('n', rec.get('k'))} R{rec['rate']}"
+            print(f"{name:18s} {rec['decoder']:29s} Eb/N0 {rec['ebn0_db']:4.1f} dB  FER {rec['fer']:.3f}  "
+                  f"{rec['info_mbps']:8.3f} Mbit/s{ratio}", flush=True)
+
+    bench_fec(args.ebn0, args.turbo_ebn0, args.frames, args.grfec_frames, args.seed, with_grfec,
+              rates=[r.strip() for r in args.rates.split(",")], on_record=show)
+    return 0
