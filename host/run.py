@@ -253,11 +253,13 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     stages["total"] = time.perf_counter() - t_all
     report["stage_seconds"] = {k: round(v, 4) for k, v in stages.items()}
     if out_dir is not None:
-        (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
+        (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
     return report
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``json.dumps``' default for what reports hold beyond JSON: numpy scalars and arrays, bytes
+    (as their length), anything else as its str."""
     if isinstance(x, (np.integer, np.floating)):
         return x.item()
     if isinstance(x, np.ndarray):

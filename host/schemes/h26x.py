@@ -77,8 +77,18 @@ from fractions import Fraction
 import numpy as np
 
 from .base import Scheme
-from .common import (MANIFEST, cbr_figures, find_manifest, freeze_missing, manifest_body, manifest_unit,
-                     snr_estimate, source_dim, symbols_sent, units_by_name)
+from .common import (
+    MANIFEST,
+    cbr_figures,
+    find_manifest,
+    freeze_missing,
+    manifest_body,
+    manifest_unit,
+    snr_estimate,
+    source_dim,
+    symbols_sent,
+    units_by_name,
+)
 
 __all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
            "SCHEMES"]

@@ -8,11 +8,16 @@ import numpy as np
 import pytest
 
 from semcom_blocks.phy.loopback import simulate
-from semcom_host.schemes import h26x
 from semcom_host.experiments.cliff import measure_cliff, plot_cliff
+from semcom_host.schemes import h26x
 from semcom_host.schemes.common import MANIFEST, find_manifest, ideal_received
-from semcom_host.service.registry import (get_scheme, load_builtin_schemes, received_to_dict, scheme_names,
-                                         unregister_scheme)
+from semcom_host.service.registry import (
+    get_scheme,
+    load_builtin_schemes,
+    received_to_dict,
+    scheme_names,
+    unregister_scheme,
+)
 
 pytest.importorskip("av")
 

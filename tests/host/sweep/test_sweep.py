@@ -21,8 +21,6 @@ from semcom_host import run as run_mod
 from semcom_host import sweep
 from semcom_host.sweep import SweepConfigError, expand_grid, load_config, read_results, run_sweep
 
-from helpers import REPO  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
@@ -230,7 +228,7 @@ def test_limit_and_lock(tmp_path, clips, counted):
     path = _config(tmp_path, videos=[str(clips["good"])], schemes=["raw-analog"], snrs=[0, 5, 10])
     s = run_sweep(load_config(path), progress=False, report=False, limit=2)
     assert (s["done"], s["remaining"]) == (2, 1)
-    writer = sweep._ResultsWriter(load_config(path).out)
+    writer = sweep.ResultsWriter(load_config(path).out)
     try:
         with pytest.raises(SweepConfigError, match="another sweep is writing"):
             run_sweep(load_config(path), progress=False, report=False)
@@ -302,11 +300,11 @@ def test_report_only_and_dry_run_cli(tmp_path, clips, capsys):
 def test_materialize_writes_missing_files_once(tmp_path):
     here = tmp_path / "here.txt"
     here.write_text("local")
-    assert sweep._materialize(str(here), b"other") == str(here)
-    remote = sweep._materialize("/nonexistent/node/clip.mp4", b"video bytes")
+    assert sweep.materialize(str(here), b"other") == str(here)
+    remote = sweep.materialize("/nonexistent/node/clip.mp4", b"video bytes")
     assert remote != "/nonexistent/node/clip.mp4" and Path(remote).read_bytes() == b"video bytes"
     assert Path(remote).name == "clip.mp4"
-    assert sweep._materialize("/nonexistent/node/clip.mp4", b"video bytes") == remote
+    assert sweep.materialize("/nonexistent/node/clip.mp4", b"video bytes") == remote
 
 
 def test_ray_local_matches_serial(tmp_path, clips):
