@@ -49,7 +49,7 @@ def preset_names() -> list[str]:
 
 def load_preset(name_or_path: str) -> dict:
     """A preset: {scheme, params, description, paper, ...} from a bundled name or a YAML path."""
-    import yaml
+    from semcom_models.yaml_files import load_yaml_map
 
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):
@@ -58,8 +58,8 @@ def load_preset(name_or_path: str) -> dict:
             raise ValueError(f"unknown preset {name_or_path!r}; bundled: {', '.join(preset_names())}")
     if not p.is_file():
         raise FileNotFoundError(f"preset file {p} does not exist")
-    data = yaml.safe_load(p.read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("scheme"), str):
+    data = load_yaml_map(p, "a preset")
+    if not isinstance(data.get("scheme"), str):
         raise ValueError(f"{p}: a preset is a YAML map with at least 'scheme' (and 'params')")
     data["params"] = data.get("params") or {}
     if not isinstance(data["params"], dict):

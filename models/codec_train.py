@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from . import metrics
 from .frames_dataset import TRAIN_CLIPS, CropSampler, eval_frames, to_float
+from .yaml_files import load_yaml_map
 
 __all__ = ["DEFAULTS", "load_config", "train", "ms_ssim_loss", "export_weights", "model_card", "machine_info",
            "plot_curves"]
@@ -66,10 +67,7 @@ DEFAULTS = {
 def load_config(config) -> dict:
     """A config from a YAML path or a dict, over DEFAULTS; unknown keys are an error."""
     if isinstance(config, (str, os.PathLike)):
-        import yaml
-
-        with open(config) as f:
-            user = yaml.safe_load(f) or {}
+        user = load_yaml_map(config, "a training config")
     elif isinstance(config, dict):
         user = dict(config)
     else:

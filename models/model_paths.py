@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .yaml_files import load_yaml_map
+
 ENV_ROOT = "SEMCOM_MODEL_DIR"
 ENV_CONFIG = "SEMCOM_MODELS_CONFIG"
 DEFAULT_CONFIG = Path("~/.config/semcom/models.yaml")
@@ -112,11 +114,8 @@ def config_file(config: str | os.PathLike | None = None) -> Path | None:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
+    data = load_yaml_map(path, "a models.yaml (a mapping with an optional 'root' and a 'models' mapping)")
+    if not isinstance(data.get("models", {}), dict):
         raise ValueError(f"{path}: expected a mapping with an optional 'root' and a 'models' mapping")
     return data
 

@@ -16,13 +16,14 @@ def run_cli(args, print_json) -> int:
     """`semcom sweep` (see cli._add_sweep): run or report a sweep; exit status 0, or 1 when
     points failed in this run."""
     if args.list:
-        import yaml
+        from semcom_models.yaml_files import load_yaml_map
 
         info = {}
         for name in bundled_sweeps():
             try:
-                data = yaml.safe_load(resources.files("semcom_host").joinpath("sweeps", f"{name}.yaml").read_text())
-                lines = str((data or {}).get("description", "")).strip().splitlines()
+                data = load_yaml_map(str(resources.files("semcom_host").joinpath("sweeps", f"{name}.yaml")),
+                                     "a sweep config")
+                lines = str(data.get("description", "")).strip().splitlines()
                 first = lines[0] if lines else ""
                 info[name] = first if len(first) <= 100 else first[:97] + "..."
             except Exception as exc:  # noqa: BLE001 - a listing must not fail on one file

@@ -269,20 +269,14 @@ def load_config(name_or_path, **overrides) -> SweepConfig:
     unknown schemes, channels or presets, missing videos or caption files, bad types, scheme
     parameters the scheme does not take, and schemes that send text on a clip with no caption.
     """
-    import yaml
-
     from semcom_blocks.phy.loopback import SCENARIOS
     from semcom_host.service.registry import get_scheme, load_builtin_schemes, scheme_names
+    from semcom_models.yaml_files import load_yaml_map
 
     from ..run import preset_names
 
     path = _config_file(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise SweepConfigError(f"{path}: a sweep config is a YAML map (see docs/sweeps.md)")
+    raw = load_yaml_map(path, "a sweep config (docs/sweeps.md)", SweepConfigError)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(raw) - _TOP_KEYS
     if unknown:
