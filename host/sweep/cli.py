@@ -13,7 +13,7 @@ from .runners import run_sweep
 
 
 def run_cli(args, print_json) -> int:
-    """`semcom sweep` (see cli._add_sweep): run or report a sweep; exit status 0, or 1 when
+    """`semcom sweep` (its parser: semcom_host.commands.sweep): run or report a sweep; exit status 0, or 1 when
     points failed in this run."""
     if args.list:
         from semcom_models.yaml_files import load_yaml_map

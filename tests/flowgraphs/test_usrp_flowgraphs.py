@@ -1,6 +1,6 @@
 """The USRP flowgraphs without a USRP: structure, command line, and runs with UHD stood in for.
 
-No USRP and no UHD simulator exist here. Beyond compiling (tests/test_grc_blocks.py compiles
+No USRP and no UHD simulator exist here. Beyond compiling (tests/blocks/test_grc_blocks.py compiles
 every flowgraph), each USRP flowgraph is compiled with grcc and its generated top block is run
 with ``gnuradio.uhd`` replaced by stand-ins: the USRP sink keeps the samples and tags it is
 given, the USRP source plays a SigMF recording of an OFDM loopback run. Both record the
