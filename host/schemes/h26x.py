@@ -6,9 +6,9 @@ other scheme; the receiver decodes what arrived intact with FFmpeg and its error
 This is the "H.264/H.265 + LDPC + QAM" curve of GVSC, LGVSC and VQ-DeepVSC: near-perfect
 above the LDPC threshold, a cliff below it.
 
-Encoder (uint8 T x H x W x 3 RGB in; an odd height or width is padded by repeating the last
-row/column, since yuv420p needs even sizes, and so are frames x265 finds too small; the
-decoder crops the padding off):
+Encoder (steps 1-2, encoding and rate control, are :mod:`.h26x_codec`'s; uint8 T x H x W x 3
+RGB in; an odd height or width is padded by repeating the last row/column, since yuv420p
+needs even sizes, and so are frames x265 finds too small; the decoder crops the padding off):
 
 1. RGB -> yuv420p (FFmpeg's swscale, BT.601), encoded with libx264/libx265, one packet (access
    unit, AU) per frame: frame t has presentation index t; I (IDR) frames every ``gop`` frames
@@ -44,17 +44,18 @@ decoder crops the padding off):
 Decoder (loss model: a unit whose CRC failed, or that is missing or of the wrong length, is an
 erasure of its P bytes):
 
-1. The byte stream is rebuilt with a mask of the bytes that arrived. Within each AU, NAL
+1. (:mod:`.h26x_bitstream`) The byte stream is rebuilt with a mask of the bytes that arrived. Within each AU, NAL
    units are delimited by the start codes (00 00 01) whose three bytes arrived; a NAL unit is
    kept only if every byte from its start code to the next visible start code (or the AU's
    end) arrived. So every NAL unit that lost a byte is dropped (and, rarely, a complete one
    whose successor's start code was lost with the successor: the receiver cannot tell).
-2. Every AU with a NAL unit left becomes one packet, with its presentation index as pts, for
-   FFmpeg's decoder (``h264``/``hevc``, one thread, its default error concealment). What FFmpeg
-   does not output counts as lost: h264 conceals a missing frame's successors (frame-number
-   gap) and outputs them; hevc flags frames that reference a lost frame as corrupt and, by
-   default, drops them until the next IDR frame (``show_corrupt`` True outputs them instead,
-   predicted from a grey reference). Decoder errors are caught and counted (``decode_errors``).
+2. (:mod:`.h26x_codec`, with step 3) Every AU with a NAL unit left becomes one packet, with
+   its presentation index as pts, for FFmpeg's decoder (``h264``/``hevc``, one thread, its
+   default error concealment). What FFmpeg does not output counts as lost: h264 conceals a
+   missing frame's successors (frame-number gap) and outputs them; hevc flags frames that
+   reference a lost frame as corrupt and, by default, drops them until the next IDR frame
+   (``show_corrupt`` True outputs them instead, predicted from a grey reference). Decoder
+   errors are caught and counted (``decode_errors``).
 3. Frames FFmpeg did not output are frozen: the last decoded frame is repeated, leading ones
    take the first decoded frame; with nothing decodable, every frame is mid-grey (128) and
    ``report["failed"]`` is True.
@@ -68,7 +69,7 @@ the achieved figure), cbr_paper (the conventional figure: 8 L / (R log2 M) coded
 the bitstream alone / source dimension), snr_est_db (:func:`.common.snr_estimate`), and from
 the context when the receiver has it: cbr_target, budget_met, warning, crf, qp.
 
-:func:`measure_cliff` runs the PSNR / frame-loss against SNR measurement of docs/baselines.md.
+The PSNR / frame-loss against SNR measurement of docs/baselines.md is :mod:`semcom_host.experiments.cliff`.
 """
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ from .common import (
     MANIFEST,
     cbr_figures,
     find_manifest,
-    freeze_missing,
     manifest_body,
     manifest_unit,
     snr_estimate,
@@ -89,6 +89,7 @@ from .common import (
     symbols_sent,
     units_by_name,
 )
+from .h26x_codec import CODECS, PRESETS, QP_MAX, Stream, bisect_crf, coded_size, decode_stream, encode_stream
 
 __all__ = ["NAMES", "FRAME_TYPES", "DEFAULTS", "CODECS", "UNIT", "unit_payload_bytes", "encode", "decode",
            "SCHEMES"]
@@ -97,15 +98,6 @@ NAMES = ("h264", "h265")
 FRAME_TYPES = {"h264": 0x30, "h265": 0x31}
 #: bitstream units are named UNIT.<index>
 UNIT = "bs"
-#: FFmpeg encoder, decoder, the encoder's private-parameter option, NAL type sets
-CODECS = {
-    "h264": {"encoder": "libx264", "decoder": "h264", "params": "x264-params",
-             "sei": frozenset({6}), "vcl": frozenset(range(1, 6))},
-    "h265": {"encoder": "libx265", "decoder": "hevc", "params": "x265-params",
-             "sei": frozenset({39, 40}), "vcl": frozenset(range(0, 32))},
-}
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-           "placebo")
 DEFAULTS = {
     "cbr": 0.01,                    # target net CBR: complex symbols sent / (3*T*H*W)
     "ldpc_rate": "1/2",             # LDPC 648 rate of the bitstream units: 1/2, 2/3, 3/4, 5/6
@@ -120,14 +112,6 @@ DEFAULTS = {
     "seq0": 0,                      # sequence number of the first transmission
     "show_corrupt": False,          # decoder: output frames FFmpeg flags corrupt instead of freezing them
 }
-_CRF_MAX = 51.0
-_QP_MAX = 51
-#: x265 4.2 (PyAV 18's wheel) misbehaves on small frames in CRF mode: it corrupts its heap and
-#: aborts the process on frames 34 to 50 pixels wide, and its output varies from run to run
-#: on some sizes below 128 pixels (seen on 16..128 x 2..640 pixel clips; 128 x 128 and larger
-#: were stable). Frames are therefore padded (edge replication) to at least this many pixels
-#: in each direction before x265 sees them; the decoder crops the padding off.
-X265_MIN_SIDE = 128
 #: largest bitstream a manifest may announce (bytes): a bad context cannot make the receiver
 #: allocate without bound
 MAX_STREAM_BYTES = 1 << 30
@@ -179,45 +163,6 @@ def _unvarints(data: bytes) -> list[int]:
     return vals
 
 
-def _start_codes(arr: np.ndarray, have: np.ndarray | None = None) -> np.ndarray:
-    """Positions p of the Annex B start codes 00 00 01 in ``arr`` (uint8) whose three bytes
-    all arrived (``have``; None: all)."""
-    if arr.size < 3:
-        return np.zeros(0, np.int64)
-    hit = (arr[:-2] == 0) & (arr[1:-1] == 0) & (arr[2:] == 1)
-    if have is not None:
-        hit &= have[:-2] & have[1:-1] & have[2:]
-    return np.flatnonzero(hit)
-
-
-def _segments(arr: np.ndarray, lo: int, hi: int, have: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """NAL unit segments [start, end) of the bytes lo..hi of one AU, each beginning with its
-    start code (the zero byte of a 4-byte start code included), delimited by the visible start
-    codes (see ``_start_codes``); the last ends at ``hi``. Bytes before the first visible start
-    code are not a segment."""
-    pos = _start_codes(arr[lo:hi], None if have is None else have[lo:hi]) + lo
-    starts = []
-    for p in pos:
-        p = int(p)
-        z = p - 1
-        starts.append(z if z >= lo and arr[z] == 0 and (have is None or have[z]) and (not starts or z > starts[-1])
-                      else p)
-    return [(s, e) for s, e in zip(starts, starts[1:] + [hi])]
-
-
-def _coded_size(codec: str, h: int, w: int) -> tuple[int, int]:
-    """(height, width) the encoder codes for an h x w clip: even (yuv420p), and for x265 at
-    least ``X265_MIN_SIDE``; the extra rows/columns repeat the last ones."""
-    h, w = h + h % 2, w + w % 2
-    if codec == "h265":
-        h, w = max(h, X265_MIN_SIDE), max(w, X265_MIN_SIDE)
-    return h, w
-
-
-def _nal_type(codec: str, header: int) -> int:
-    return header & 0x1F if codec == "h264" else (header >> 1) & 0x3F
-
-
 # -- encoder -----------------------------------------------------------------------------------
 
 def _check_params(p: dict) -> None:
@@ -228,75 +173,13 @@ def _check_params(p: dict) -> None:
     if p["ldpc_rate"] not in ("1/2", "2/3", "3/4", "5/6"):
         raise ValueError("ldpc_rate must be one of 1/2, 2/3, 3/4, 5/6")
     bits_per_symbol(p["modulation"])
-    checks = (("gop", 0, 1 << 16), ("bframes", -1, 16), ("slices", 1, 64), ("qp", 0, _QP_MAX),
+    checks = (("gop", 0, 1 << 16), ("bframes", -1, 16), ("slices", 1, 64), ("qp", 0, QP_MAX),
               ("crf_steps", 1, 20), ("units_per_transmission", 1, 254), ("seq0", 0, 65535))
     for key, lo, hi in checks:
         if not (isinstance(p[key], int) and lo <= p[key] <= hi):
             raise ValueError(f"{key} must be an integer in {lo}..{hi}, got {p[key]!r}")
     if p["preset"] not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
-
-
-class _Stream:
-    """One encode: the Annex B stream without SEI, AU sizes and presentation indices."""
-
-    def __init__(self, data: bytes, au_sizes: list[int], pts: list[int], nal_count: int, rc: tuple[str, float]):
-        self.data, self.au_sizes, self.pts, self.nal_count, self.rc = data, au_sizes, pts, nal_count, rc
-
-
-def _encode_stream(frames: np.ndarray, codec: str, fps: float, rc: tuple[str, float], p: dict) -> _Stream:
-    """Encode ``frames`` (even-sized uint8 T x H x W x 3) with rate control ``rc`` = ("crf", x)
-    or ("qp", n)."""
-    import av
-
-    spec = CODECS[codec]
-    t_count, h, w, _ = frames.shape
-    try:
-        cc = av.CodecContext.create(spec["encoder"], "w")
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise RuntimeError(f"{codec}: FFmpeg encoder {spec['encoder']!r} is not available in this PyAV build "
-                           f"(av {av.__version__}): {exc}") from exc
-    rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
-    cc.width, cc.height, cc.pix_fmt = w, h, "yuv420p"
-    cc.framerate, cc.time_base = rate, 1 / rate
-    cc.thread_count = 1
-    gop = p["gop"] or t_count
-    extra = [f"keyint={gop}", "scenecut=0", f"slices={p['slices']}"]
-    if p["bframes"] >= 0:
-        extra.append(f"bframes={p['bframes']}")
-    if codec == "h265":
-        extra += [f"min-keyint={gop}", "open-gop=0", "info=0", "log-level=error", "frame-threads=1", "pools=1"]
-    opts = {"preset": p["preset"], spec["params"]: ":".join(extra)}
-    opts[rc[0]] = f"{rc[1]:.3f}" if rc[0] == "crf" else str(int(rc[1]))
-    cc.options = opts
-    packets = []
-    try:
-        for t, img in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24").reformat(format="yuv420p")
-            vf.pts = t
-            packets += cc.encode(vf)
-        packets += cc.encode(None)
-    except av.error.FFmpegError as exc:
-        raise RuntimeError(f"{spec['encoder']} failed on {t_count} frames of {h} x {w} pixels with {opts}: {exc}") \
-            from exc
-    out, sizes, pts, nals = bytearray(), [], [], 0
-    for pkt in packets:
-        raw = bytes(pkt)
-        arr = np.frombuffer(raw, np.uint8)
-        au = bytearray()
-        for s, e in _segments(arr, 0, len(raw)):
-            hdr_at = s + (4 if arr[s + 2] == 0 else 3)
-            if hdr_at < e and _nal_type(codec, int(arr[hdr_at])) in spec["sei"]:
-                continue
-            au += raw[s:e]
-            nals += 1
-        if au:
-            out += au
-            sizes.append(len(au))
-            pts.append(int(pkt.pts))
-    if len(sizes) != t_count or sorted(pts) != list(range(t_count)):
-        raise RuntimeError(f"{spec['encoder']} returned {len(sizes)} access units for {t_count} frames")
-    return _Stream(bytes(out), sizes, pts, nals, rc)
 
 
 def _manifest(name: str, geo: tuple[int, int, int, float], stream_len: int, au_sizes, pts, nal_count: int,
@@ -338,7 +221,7 @@ def encode(frames: np.ndarray, params: dict, name: str = "h264"):
     fps = float(p.get("fps", 25.0) or 25.0)
     if not 0 < fps < 1000:
         raise ValueError(f"fps must be in (0, 1000), got {fps}")
-    ch, cw = _coded_size(name, h, w)
+    ch, cw = coded_size(name, h, w)
     if (ch, cw) != (h, w):
         frames = np.pad(frames, ((0, 0), (0, ch - h), (0, cw - w), (0, 0)), mode="edge")
     coder = _coder(p["ldpc_rate"], p["modulation"])
@@ -347,7 +230,7 @@ def encode(frames: np.ndarray, params: dict, name: str = "h264"):
     budget = p["cbr"] * dim
     geo = (t_count, h, w, fps)
 
-    def build(stream: _Stream):
+    def build(stream: Stream):
         pts = None if stream.pts == list(range(t_count)) else _varints(stream.pts)
         man = _manifest(name, geo, len(stream.data), _varints(stream.au_sizes), pts, stream.nal_count, coder, upt)
         txs = _transmissions(name, stream.data, man, coder, upt, seq0)
@@ -356,7 +239,7 @@ def encode(frames: np.ndarray, params: dict, name: str = "h264"):
     trials = []
 
     def attempt(rc):
-        stream = _encode_stream(frames, name, fps, rc, p)
+        stream = encode_stream(frames, name, fps, rc, p)
         txs, man, sent = build(stream)
         trials.append({"rc": rc[0], "value": float(rc[1]), "bytes": len(stream.data), "symbols": sent})
         return stream, txs, man, sent
@@ -366,23 +249,7 @@ def encode(frames: np.ndarray, params: dict, name: str = "h264"):
         best = attempt(("qp", p["qp"]))
         mode = "qp"
     else:
-        mode = "crf"
-        best = attempt(("crf", _CRF_MAX))
-        if best[3] > budget:
-            mode = "lowest-quality"
-            floor = attempt(("qp", _QP_MAX))
-            best = floor if floor[3] < best[3] else best
-        else:
-            lo, hi = 0.0, _CRF_MAX
-            for _ in range(p["crf_steps"]):
-                if best[3] >= 0.98 * budget:
-                    break
-                mid = (lo + hi) / 2
-                cand = attempt(("crf", mid))
-                if cand[3] <= budget:
-                    hi, best = mid, cand
-                else:
-                    lo = mid
+        best, mode = bisect_crf(attempt, budget, p["crf_steps"])
     stream, txs, man, sent = best
     budget_met = sent <= budget
     if not budget_met:
@@ -437,8 +304,6 @@ def _check_manifest(m: dict, name: str) -> dict:
 def decode(received: list, context: dict, params: dict, name: str = "h264"):
     """(uint8 T x H x W x 3 frames, report) from received transmission dicts; see the module docstring.
     ValueError when no manifest arrived and ``context`` has none (the clip is unknown)."""
-    import av
-
     if name not in CODECS:
         raise ValueError(f"unknown codec scheme {name!r}; choose from {NAMES}")
     context = context if isinstance(context, dict) else {}
@@ -463,59 +328,11 @@ def decode(received: list, context: dict, params: dict, name: str = "h264"):
         buf[off:off + want] = np.frombuffer(bytes(data), np.uint8)
         have[off:off + want] = True
         got += 1
-    spec = CODECS[name]
-    eh, ew = _coded_size(name, h, w)
-    dec = av.CodecContext.create(spec["decoder"], "r")
-    dec.thread_count = 1
-    if bool(params.get("show_corrupt", False)):
-        dec.options = {"flags": "+output_corrupt", "flags2": "+showall"}
-    kept_nals = au_dropped = decode_errors = 0
-    decoded_frames = []
-
-    def feed(packet):
-        nonlocal decode_errors
-        try:
-            decoded_frames.extend(dec.decode(packet))
-        except (av.error.FFmpegError, ValueError, MemoryError):
-            decode_errors += 1
-
-    off = 0
-    for size_au, pts in zip(m["au"], m["pts"]):
-        lo, hi = off, off + size_au
-        off = hi
-        parts, vcl = [], False
-        for s, e in _segments(buf, lo, hi, have):
-            if not have[s:e].all():
-                continue
-            hdr_at = s + (4 if buf[s + 2] == 0 else 3)
-            if hdr_at >= e or buf[hdr_at] & 0x80:       # empty NAL or forbidden_zero_bit set
-                continue
-            parts.append(buf[s:e].tobytes())
-            kept_nals += 1
-            vcl |= _nal_type(name, int(buf[hdr_at])) in spec["vcl"]
-        if not vcl:
-            au_dropped += 1
-        if parts:
-            packet = av.Packet(b"".join(parts))
-            packet.pts = pts
-            feed(packet)
-    feed(None)
-    out = np.empty((t_count, h, w, 3), np.uint8)
-    done: set[int] = set()
-    corrupt = unplaced = 0
-    for f in decoded_frames:
-        idx = f.pts
-        if idx is None or not 0 <= idx < t_count or idx in done or (f.height, f.width) != (eh, ew):
-            unplaced += 1
-            continue
-        try:
-            out[idx] = f.to_ndarray(format="rgb24")[:h, :w]
-        except (av.error.FFmpegError, ValueError):
-            decode_errors += 1
-            continue
-        done.add(idx)
-        corrupt += bool(getattr(f, "is_corrupt", False))
-    freeze_missing(out, done)
+    out, counts = decode_stream(buf, have, m["au"], m["pts"], name, t_count, h, w,
+                                bool(params.get("show_corrupt", False)))
+    done, kept_nals = counts["done"], counts["kept_nals"]
+    au_dropped, decode_errors = counts["au_dropped"], counts["decode_errors"]
+    corrupt, unplaced = counts["corrupt"], counts["unplaced"]
     coder = _coder(m["rate"], m["modulation"])
     man = _manifest(name, (t_count, h, w, m["fps"]), length, body["au"], body.get("pts"), m["nal"], coder, m["upt"])
     figs = cbr_figures(_transmissions(name, bytes(length), man, coder, m["upt"], 0), t_count, h, w)
@@ -540,8 +357,6 @@ def decode(received: list, context: dict, params: dict, name: str = "h264"):
             report[key] = context[key]
     return out, report
 
-
-# -- measurement -------------------------------------------------------------------------------
 
 # -- registration ------------------------------------------------------------------------------
 

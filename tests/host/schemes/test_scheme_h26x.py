@@ -9,7 +9,7 @@ import pytest
 
 from semcom_blocks.phy.loopback import simulate
 from semcom_host.experiments.cliff import measure_cliff, plot_cliff
-from semcom_host.schemes import h26x
+from semcom_host.schemes import h26x, h26x_bitstream
 from semcom_host.schemes.common import MANIFEST, find_manifest, ideal_received
 from semcom_host.service.registry import (
     get_scheme,
@@ -113,7 +113,7 @@ def _truth_dropped(stream: np.ndarray, au_sizes, lost: list[tuple[int, int]]) ->
     4-byte start code is not part of the NAL unit) that overlap a lost byte range."""
     n, off = 0, 0
     for size in au_sizes:
-        for s, e in h26x._segments(stream, off, off + size):
+        for s, e in h26x_bitstream.segments(stream, off, off + size):
             s += int(stream[s + 2] == 0)
             n += any(s < hi and lo < e for lo, hi in lost)
         off += size
