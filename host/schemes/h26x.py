@@ -6,26 +6,11 @@ other scheme; the receiver decodes what arrived intact with FFmpeg and its error
 This is the "H.264/H.265 + LDPC + QAM" curve of GVSC, LGVSC and VQ-DeepVSC: near-perfect
 above the LDPC threshold, a cliff below it.
 
-Encoder (steps 1-2, encoding and rate control, are :mod:`.h26x_codec`'s; uint8 T x H x W x 3
-RGB in; an odd height or width is padded by repeating the last row/column, since yuv420p
-needs even sizes, and so are frames x265 finds too small; the decoder crops the padding off):
+Encoder (uint8 T x H x W x 3 RGB in):
 
-1. RGB -> yuv420p (FFmpeg's swscale, BT.601), encoded with libx264/libx265, one packet (access
-   unit, AU) per frame: frame t has presentation index t; I (IDR) frames every ``gop`` frames
-   (0 = only the first), no scene-cut I frames, closed GOPs, ``bframes`` B frames (-1 = the
-   preset's choice), ``slices`` slices per frame, single-threaded so the bitstream is the same
-   on every machine. x265 gets frames of at least 128 x 128 pixels (edge-replicated padding,
-   see ``X265_MIN_SIDE``: this x265 build crashes or is not repeatable on smaller ones). SEI
-   NAL units (x264/x265 write their settings as text, ~700 bytes) are removed: a decoder does
-   not need them.
-2. Rate control to a target CBR (``cbr``, complex channel symbols per real source value, net
-   as in :mod:`.common`: every payload symbol sent, manifests included). The budget is
-   ``cbr * 3*T*H*W`` symbols; with a fixed ``qp`` (1..51) the encoder uses that quantiser and
-   the budget is only checked; with ``qp`` = 0 the CRF is found by bisection on [0, 51]
-   (``crf_steps`` steps): the smallest CRF whose whole transmission (bitstream units with their
-   CRC and LDPC parity, manifests) fits the budget. When even CRF 51 and QP 51 do not fit, the
-   QP 51 stream is sent anyway and the context and the report say so (``budget_met`` False and
-   a ``warning``): the baseline is never silently over budget.
+1. Encoding with x264/x265 (odd sizes and frames too small for x265 padded; SEI units removed)
+   and 2. rate control to the target CBR (``cbr``; fixed ``qp``, or a CRF bisection; never
+   silently over budget): :mod:`.h26x_codec`'s docstring states both.
 3. Packetisation: the Annex B byte stream (AUs in decode order) is cut into units ``bs.0``,
    ``bs.1``, ... of ``P`` bytes each (the last may be shorter), P = the most whole bytes that,
    with the unit's CRC-32, fill one LDPC 648 codeword's information bits: 36 bytes at rate 1/2,
@@ -44,21 +29,11 @@ needs even sizes, and so are frames x265 finds too small; the decoder crops the 
 Decoder (loss model: a unit whose CRC failed, or that is missing or of the wrong length, is an
 erasure of its P bytes):
 
-1. (:mod:`.h26x_bitstream`) The byte stream is rebuilt with a mask of the bytes that arrived. Within each AU, NAL
-   units are delimited by the start codes (00 00 01) whose three bytes arrived; a NAL unit is
-   kept only if every byte from its start code to the next visible start code (or the AU's
-   end) arrived. So every NAL unit that lost a byte is dropped (and, rarely, a complete one
-   whose successor's start code was lost with the successor: the receiver cannot tell).
-2. (:mod:`.h26x_codec`, with step 3) Every AU with a NAL unit left becomes one packet, with
-   its presentation index as pts, for FFmpeg's decoder (``h264``/``hevc``, one thread, its
-   default error concealment). What FFmpeg does not output counts as lost: h264 conceals a
-   missing frame's successors (frame-number gap) and outputs them; hevc flags frames that
-   reference a lost frame as corrupt and, by default, drops them until the next IDR frame
-   (``show_corrupt`` True outputs them instead, predicted from a grey reference). Decoder
-   errors are caught and counted (``decode_errors``).
-3. Frames FFmpeg did not output are frozen: the last decoded frame is repeated, leading ones
-   take the first decoded frame; with nothing decodable, every frame is mid-grey (128) and
-   ``report["failed"]`` is True.
+1. The byte stream is rebuilt with a mask of the bytes that arrived, and every NAL unit that
+   lost a byte is dropped (:mod:`.h26x_bitstream` states the rule).
+2. FFmpeg decodes the access units that kept a NAL unit, with its error concealment, and 3. the
+   frames it did not output are frozen (mid-grey with nothing decodable, ``report["failed"]``):
+   :mod:`.h26x_codec`'s docstring states both.
 
 Report: frames_decoded, frames_frozen and frame_loss (frozen / T), frames_corrupt (output but
 flagged corrupt by FFmpeg's concealment), units_expected, units_received, units_lost,

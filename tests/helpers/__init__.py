@@ -1,5 +1,6 @@
 """What several tests share: the repository root, tiny randomly initialised models
-(:mod:`helpers.tiny_models`) and the SigMF loopback (:mod:`helpers.sigmf_loopback`).
+(:mod:`helpers.tiny_models`), synthetic clips (:mod:`helpers.clips`), GRC and grcc with this
+checkout's blocks (:mod:`helpers.grc`) and the SigMF loopback (:mod:`helpers.sigmf_loopback`).
 
 ``tests/`` is on ``sys.path`` under pytest (``pythonpath`` in pyproject.toml), so tests import
 this package as ``helpers``."""

@@ -19,6 +19,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from helpers.clips import clip_frames
 from semcom_blocks.phy.frame import Transmission
 from semcom_host.schemes import builtin_schemes
 from semcom_host.schemes.common import cbr_figures, ideal_received
@@ -26,16 +27,6 @@ from semcom_host.schemes.common import cbr_figures, ideal_received
 CAPTION = "a bright square drifts to the right across a striped background"
 T, SIZE, FPS = 8, 64, 8.0
 SCHEMES = [s.name for s in builtin_schemes()]
-
-
-def clip_frames() -> np.ndarray:
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    frames = np.empty((T, SIZE, SIZE, 3), np.uint8)
-    for i in range(T):
-        img = np.stack([120 + 60 * np.sin(0.3 * xx + 0.1 * c) for c in range(3)], axis=-1)
-        img[20:40, 8 + 3 * i:24 + 3 * i] = (240, 220, 40)
-        frames[i] = np.clip(img, 0, 255)
-    return frames
 
 
 def fingerprint(transmissions: list[Transmission]) -> list:
@@ -74,7 +65,7 @@ class TestSchemeContract:
     @pytest.fixture
     def encoded(self, scheme):
         spec, p = scheme
-        frames = clip_frames()
+        frames = clip_frames(T, SIZE)
         frames.flags.writeable = False   # the contract: a read-only view
         txs, ctx = spec.encoder(frames, dict(p))
         return spec, p, txs, ctx
@@ -95,7 +86,7 @@ class TestSchemeContract:
 
     def test_encode_is_deterministic(self, encoded):
         spec, p, txs, _ = encoded
-        again, _ = spec.encoder(clip_frames(), dict(p))
+        again, _ = spec.encoder(clip_frames(T, SIZE), dict(p))
         assert fingerprint(again) == fingerprint(txs)
 
     def test_ideal_channel_decodes_to_the_input_shape_with_cbr_figures(self, encoded):

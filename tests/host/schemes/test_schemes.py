@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO  # noqa: E402
+from helpers.clips import clip_frames  # noqa: E402
 from semcom_blocks.phy.loopback import simulate
 from semcom_host.run import load_preset, preset_names, run_video
 from semcom_host.service.registry import get_scheme, load_builtin_schemes, received_to_dict, scheme_names
@@ -24,17 +25,6 @@ SCHEMES = ("gvsc-desc", "gvsc-first-frame", "gvsc-sketch", "gvsc-sketches", "lgv
            "vq-deepvsc", "djscc-rgb")
 EXPECTED_DECODER = {"gvsc-desc": "none", "lgvsc-text": "none", "gvsc-sketch": "sketch-render",
                     "gvsc-sketches": "sketch-render", "djscc-rgb": "djscc"}
-
-
-def clip_frames(t: int = 8, size: int = 64) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size]
-    frames = np.empty((t, size, size, 3), np.uint8)
-    for i in range(t):
-        img = np.stack([120 + 60 * np.sin(0.3 * xx + 0.1 * c) for c in range(3)], axis=-1)
-        x0 = 8 + 3 * i
-        img[20:40, x0:x0 + 16] = (240, 220, 40)
-        frames[i] = np.clip(img, 0, 255)
-    return frames
 
 
 @pytest.fixture(scope="module")
