@@ -24,6 +24,7 @@ bytes of ``semcom_blocks.phy.wire``. No pickle: msgpack headers and raw buffers 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -133,6 +134,7 @@ class ServiceClient:
                                         "remote_errors", "auth_failures"), 0)
         self.server_instance: str | None = None
         self._cancel = threading.Event()
+        self._routing_id = b"c" + secrets.token_bytes(15)  # a leading zero byte is reserved by ZeroMQ
         self._connect()
 
     # -- socket management -------------------------------------------------------------------
@@ -140,6 +142,9 @@ class ServiceClient:
         sock = self._ctx.socket(zmq.DEALER)
         sock.linger = 0
         sock.setsockopt(zmq.MAXMSGSIZE, self.max_reply_bytes)
+        # one routing identity for the life of this client, kept across reconnects: the server
+        # keys requests by it, so a retry finds its request and nobody else's
+        sock.setsockopt(zmq.ROUTING_ID, self._routing_id)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         if self._keys is not None:

@@ -40,14 +40,17 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import asdict, dataclass
 
 import msgpack
 import numpy as np
 
+from semcom_blocks.phy import msgpack_safe
+
 __all__ = ["PROTOCOL_VERSION", "OPS", "IDEMPOTENT_OPS", "ERROR_CODES", "Limits", "ProtocolError", "Request",
            "parse_request", "pack_header", "unpack_header", "frames_descriptor", "frames_from_buffer",
-           "parse_reply", "Reply", "plain", "check_id", "DEFAULT_FPS"]
+           "parse_reply", "Reply", "plain", "check_id", "short_repr", "DEFAULT_FPS", "MAX_HEADER_DEPTH"]
 
 PROTOCOL_VERSION = 1
 #: operations; every one but shutdown may be repeated with the same id without harm
@@ -60,6 +63,10 @@ RETRYABLE_CODES = frozenset({"busy"})
 BUFFER_KINDS = ("frames", "transmission", "received")
 DEFAULT_FPS = 25.0
 
+#: nesting allowed in a header: a decode's context (the encoder's own plain data) is the deepest part
+MAX_HEADER_DEPTH = 32
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 40, 40
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _FIELDS = {
     "hello": {"v", "id", "op"},
@@ -144,18 +151,46 @@ def pack_header(header: dict) -> bytes:
 
 
 def unpack_header(raw, max_bytes: int) -> dict:
-    """The header map of ``raw``, or ProtocolError("malformed"/"too_large")."""
+    """The header map of ``raw``, or ProtocolError("malformed"/"too_large").
+
+    The bytes are checked before anything is built (:mod:`semcom_blocks.phy.msgpack_safe`):
+    one object, no trailing bytes, at most ``MAX_HEADER_DEPTH`` levels of nesting; map keys
+    must be strings at every level."""
     size = len(raw)
     if size > max_bytes:
         raise ProtocolError("too_large", f"header of {size} bytes exceeds {max_bytes}")
     try:
-        header = msgpack.unpackb(bytes(raw), raw=False, strict_map_key=True, max_str_len=max_bytes,
-                                 max_bin_len=max_bytes, max_array_len=max_bytes, max_map_len=max_bytes)
-    except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise ProtocolError("malformed", f"header is not msgpack ({type(exc).__name__})") from None
+        header = msgpack_safe.unpackb(raw, MAX_HEADER_DEPTH)
+    except msgpack_safe.MsgpackRejected as exc:
+        raise ProtocolError("malformed", f"header is not acceptable msgpack ({exc.reason})") from None
     if not isinstance(header, dict):
         raise ProtocolError("malformed", "header must be a msgpack map")
+    if not _str_keys(header):
+        raise ProtocolError("malformed", "header map keys must be strings at every level")
     return header
+
+
+def _str_keys(obj) -> bool:
+    """Whether every map in ``obj`` (depth already bounded) has only str keys."""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            if not all(isinstance(k, str) for k in o):
+                return False
+            stack.extend(v for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list):
+            stack.extend(v for v in o if isinstance(v, (dict, list)))
+    return True
+
+
+def short_repr(value, limit: int = 60) -> str:
+    """A repr of an untrusted value for an error message: bounded depth and length, never raising."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a value that cannot be shown is shown by its type
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _is_int(x) -> bool:
@@ -178,10 +213,10 @@ def _check_descriptor(d, i: int, limits: Limits) -> int:
     if set(d) != {"kind", "dtype", "shape"}:
         raise ProtocolError("malformed", f"{what}: frames need exactly kind, dtype, shape")
     if d["dtype"] != "uint8":
-        raise ProtocolError("bad_input", f"{what}: frames must be uint8, got {d['dtype']!r}")
+        raise ProtocolError("bad_input", f"{what}: frames must be uint8, got {short_repr(d['dtype'])}")
     shape = d["shape"]
     if not (isinstance(shape, list) and len(shape) == 4 and all(_is_int(s) for s in shape) and shape[3] == 3):
-        raise ProtocolError("bad_input", f"{what}: shape must be [T, H, W, 3], got {shape!r}")
+        raise ProtocolError("bad_input", f"{what}: shape must be [T, H, W, 3], got {short_repr(shape)}")
     t, h, w, _ = shape
     if not 1 <= t <= limits.max_frames:
         raise ProtocolError("too_large" if t > 0 else "bad_input",
@@ -229,7 +264,7 @@ def parse_request(parts: list, limits: Limits) -> Request:
     if "v" not in header:
         raise ProtocolError("malformed", "field 'v' (protocol version) missing")
     if header["v"] != PROTOCOL_VERSION:
-        raise ProtocolError("version", f"protocol version {header['v']!r} not supported (this server speaks "
+        raise ProtocolError("version", f"protocol version {short_repr(header['v'])} not supported (this server speaks "
                                        f"{PROTOCOL_VERSION})")
     rid = check_id(header.get("id"))
     op = header.get("op")
@@ -239,7 +274,7 @@ def parse_request(parts: list, limits: Limits) -> Request:
         raise ProtocolError("unknown_op", f"unknown op {op[:40]!r}; known: {', '.join(OPS)}")
     extra = set(header) - _FIELDS[op]
     if extra:
-        raise ProtocolError("malformed", f"op {op!r} does not take fields {sorted(extra)}")
+        raise ProtocolError("malformed", f"op {op!r} does not take fields {short_repr(sorted(extra))}")
     if op in ("encode", "decode"):
         scheme = header.get("scheme")
         if not isinstance(scheme, str) or not 0 < len(scheme) <= 64:
@@ -288,9 +323,10 @@ def parse_request(parts: list, limits: Limits) -> Request:
 
 def request_id_of(raw_header) -> str | None:
     """Best-effort id of a request that failed validation (None when unreadable)."""
+    if len(raw_header) > 1 << 20:
+        return None
     try:
-        header = msgpack.unpackb(bytes(raw_header), raw=False, strict_map_key=True, max_str_len=1 << 16,
-                                 max_bin_len=1 << 16, max_array_len=1 << 16, max_map_len=1 << 16)
+        header = msgpack_safe.unpackb(raw_header, MAX_HEADER_DEPTH)
         return check_id(header.get("id")) if isinstance(header, dict) else None
     except Exception:  # noqa: BLE001 - any garbage means "no id"
         return None
@@ -321,7 +357,8 @@ def parse_reply(parts: list, max_header_bytes: int = 64 << 20) -> Reply:
         raise ProtocolError("malformed", "empty reply")
     h = unpack_header(parts[0], max_header_bytes)
     if h.get("v") != PROTOCOL_VERSION:
-        raise ProtocolError("version", f"reply speaks protocol {h.get('v')!r}, this client {PROTOCOL_VERSION}")
+        raise ProtocolError("version", f"reply speaks protocol {short_repr(h.get('v'))}, "
+                                       f"this client {PROTOCOL_VERSION}")
     status = h.get("status")
     if status not in ("ok", "error"):
         raise ProtocolError("malformed", "reply field 'status' must be 'ok' or 'error'")

@@ -75,7 +75,12 @@ class ofdm_burst_tx(gr.basic_block):
             burst = self.format.build(unpack_transmission(vector_to_numpy(vec).tobytes()))
         except (MalformedPdu, ValueError) as err:
             self._stats["frames_malformed"] += 1
-            self.logger.warn(f"dropping malformed transmission: {err}")
+            self.logger.warn(f"dropping malformed transmission: {str(err)[:200]}")
+            return
+        except Exception as err:  # noqa: BLE001 - a bug must not stop this block's message thread
+            self._stats["frames_malformed"] += 1
+            self.logger.error(f"dropping a transmission that could not be built: {type(err).__name__}: "
+                              f"{str(err)[:200]}")
             return
         if len(self._queue) >= self.max_queue:
             self._stats["frames_dropped"] += 1

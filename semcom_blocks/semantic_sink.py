@@ -50,12 +50,12 @@ import threading
 import time
 from pathlib import Path
 
-import msgpack
 import numpy as np
 import pmt
 from gnuradio import gr
 
 from .pdu_util import MalformedPdu, split_pdu
+from .phy import msgpack_safe
 from .semantic_source import CTX_VERSION, ServiceEvents, parse_params, status_pmt
 
 __all__ = ["semantic_sink", "write_video_file"]
@@ -189,7 +189,7 @@ class semantic_sink(gr.basic_block):
     def _on_ctx(self, msg) -> None:
         try:
             _, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
-            ctx = msgpack.unpackb(pmt.to_python(vec).tobytes(), raw=False, strict_map_key=True)
+            ctx = msgpack_safe.unpackb(pmt.to_python(vec).tobytes())
             if not (isinstance(ctx, dict) and ctx.get("v") == CTX_VERSION and isinstance(ctx.get("context"), dict)
                     and isinstance(ctx.get("params", {}), dict)):
                 raise ValueError(f"not a version-{CTX_VERSION} context map")
@@ -198,7 +198,7 @@ class semantic_sink(gr.basic_block):
                 raise ValueError("n_transmissions must be an integer >= 0")
         except Exception as err:  # noqa: BLE001 - msgpack raises many types on garbage
             self._stats["ctx_malformed"] += 1
-            self.logger.warn(f"dropping a malformed context PDU: {type(err).__name__}: {err}")
+            self.logger.warn(f"dropping a malformed context PDU: {type(err).__name__}: {str(err)[:200]}")
             return
         with self._lock:
             self._ctx = ctx

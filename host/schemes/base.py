@@ -20,7 +20,8 @@ A scheme is a name with a pair of functions::
     decoder_fn(received, context, params) -> (frames, report)
         received: list of dicts, one per received transmission, in arrival order, as made by
         :func:`semcom_host.service.registry.received_to_dict` (seq, frame_type, snr_est_db, cfo, noise_var, start, end,
-        units: [{name, kind, data, crc_ok, noise_var}]); malformed ones are already dropped;
+        units: [{name, kind, data, crc_ok, noise_var}], erased); malformed ones are already dropped
+        and non-finite analog symbols already erased (symbol 0, noise variance +inf);
         context: the encoder's context map, or {} when the receiver does not have it;
         returns uint8 T x H x W x 3 frames and a report map (msgpack types).
 

@@ -198,5 +198,6 @@ def handle_decode(req: Request, limits: Limits):
     fps = report.get("fps") or req.header["context"].get("fps") or DEFAULT_FPS
     fps = float(fps) if isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
     result = {"scheme": scheme.name, "report": report, "fps": fps, "received": len(req.buffers),
-              "received_malformed": malformed, "seconds": seconds}
+              "received_malformed": malformed, "analog_symbols_erased": sum(r["erased"] for r in received),
+              "seconds": seconds}
     return result, [frames_descriptor(frames)], [frames.data]

@@ -19,7 +19,7 @@ from semcom_host.schemes import builtin_schemes
 from semcom_host.schemes.base import RESERVED_PARAMS, Scheme, check_scheme_name
 
 __all__ = ["Scheme", "register_scheme", "unregister_scheme", "get_scheme", "scheme_names", "schemes",
-           "received_to_dict", "RESERVED_PARAMS", "load_builtin_schemes"]
+           "received_to_dict", "erase_invalid", "RESERVED_PARAMS", "load_builtin_schemes"]
 
 _lock = threading.Lock()
 _schemes: dict[str, Scheme] = {}
@@ -83,17 +83,39 @@ def received_to_dict(frame) -> dict:
     Units: digital ``data`` bytes with ``crc_ok`` bool; analog ``data`` complex64 equalised
     symbols with ``noise_var`` float32 per symbol (N0 / |H|^2) and ``crc_ok`` None.
     snr_est_db is Es/N0 per data symbol estimated by the receiver; cfo in subcarrier spacings.
+
+    Analog symbols that are not finite, and noise variances that are NaN or negative, carry no
+    information a decoder could use: such a symbol becomes an erasure (0 with noise variance
+    +inf, which the MMSE scaling of the decoders maps to the prior mean) and the count goes in
+    the frame's ``"erased"`` (the decode reply reports the total).
     """
     units = []
+    erased = 0
     for u in frame.units:
         entry = {"name": u.name, "kind": u.kind, "crc_ok": u.crc_ok}
         if u.kind == "digital":
             entry["data"] = bytes(u.data)
             entry["noise_var"] = None
         else:
-            entry["data"] = np.asarray(u.data, np.complex64)
-            entry["noise_var"] = np.asarray(u.noise_var, np.float32)
+            data, noise_var, n = erase_invalid(u.data, u.noise_var)
+            entry["data"], entry["noise_var"] = data, noise_var
+            erased += n
         units.append(entry)
     return {"seq": int(frame.seq), "frame_type": int(frame.frame_type), "snr_est_db": float(frame.snr_est_db),
             "cfo": float(frame.cfo), "noise_var": float(frame.noise_var), "start": int(frame.start),
-            "end": int(frame.end), "units": units}
+            "end": int(frame.end), "units": units, "erased": erased}
+
+
+def erase_invalid(symbols, noise_var) -> tuple[np.ndarray, np.ndarray, int]:
+    """(symbols complex64, noise variances float32, erasures): non-finite symbols and NaN or
+    negative noise variances become erasures (symbol 0, variance +inf); a noise variance array of
+    the wrong length is replaced by +inf for every symbol (counted as erasures too)."""
+    data = np.array(symbols, np.complex64)
+    nv = np.array(noise_var, np.float32).reshape(-1)
+    if nv.size != data.size:
+        return np.zeros_like(data), np.full(data.size, np.inf, np.float32), int(data.size)
+    bad = ~np.isfinite(data) | ~(nv >= 0)  # NaN compares false: caught here
+    if bad.any():
+        data[bad] = 0
+        nv[bad] = np.inf
+    return data, nv, int(bad.sum())

@@ -11,13 +11,18 @@ Robustness:
 * every header field is validated (:func:`~.protocol.parse_request`); a bad request gets an
   error reply under its own id when that id is readable, and is counted (``stats()["errors"]``)
   and logged (at most ``LOG_BURST`` lines per error code per minute);
-* a request id already being worked on is not started twice (a client retrying after a
-  reconnect gets the one result); the last ``reply_cache`` results (at most
-  ``reply_cache_bytes`` in all, for ``REPLY_TTL_S`` seconds) are kept to answer a retry whose
-  first reply was lost;
+* a request is known by its sender's key (CURVE), connection identity and id: one already being
+  worked on is not started twice (a client retrying after a reconnect keeps its identity and
+  gets the one result), and another client using the same id never receives it; the last
+  ``reply_cache`` results (at most ``reply_cache_bytes`` in all, for ``REPLY_TTL_S`` seconds)
+  are kept to answer a retry whose first reply was lost;
 * at most ``max_pending`` encode/decode requests wait or run; more are refused with "busy";
-* a single message part larger than max_message_bytes + max_header_bytes makes libzmq drop the
+* a message is read part by part: one with more than ``max_buffers`` buffers or more than
+  ``max_message_bytes`` in all is refused (``too_large``) without its parts being held together;
+  a single part larger than max_message_bytes + max_header_bytes makes libzmq drop the
   connection (the sender gets no reply);
+* every message with a readable identity gets a reply, whatever its header holds; a failure of
+  the service itself is answered ``internal`` and logged (rate-limited);
 * security: loopback (or ipc) binds only, unless CURVE keys are given; with keys every
   client must present an authorised key (ZAP); failed handshakes are counted and logged;
   shutdown is honoured only from a loopback peer.
@@ -80,7 +85,7 @@ class _RateLimitedLog:
         self.log, self.burst, self.window = log, burst, window_s
         self._seen: dict[str, list] = {}
 
-    def warning(self, key: str, msg: str, *args) -> None:
+    def warning(self, key: str, msg: str, *args, **kwargs) -> None:
         now = time.monotonic()
         start, count, dropped = self._seen.get(key, (now, 0, 0))
         if now - start > self.window:
@@ -88,7 +93,7 @@ class _RateLimitedLog:
                 self.log.warning("%d more '%s' messages were not logged", dropped, key)
             start, count, dropped = now, 0, 0
         if count < self.burst:
-            self.log.warning(msg, *args)
+            self.log.warning(msg, *args, **kwargs)
             count += 1
         else:
             dropped += 1
@@ -165,6 +170,7 @@ class Server:
             sock = ctx.socket(zmq.ROUTER)
             sock.linger = 0
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a client reconnecting under its identity takes it over
             sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes + self.limits.max_header_bytes)
             if self.keys_dir is not None:
                 public, secret, authorized = load_server_keys(self.keys_dir)
@@ -279,16 +285,46 @@ class Server:
     def _drain_socket(self) -> None:
         for _ in range(256):
             try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames, refusal = self._recv_bounded()
             except zmq.Again:
                 return
             try:
-                self._on_message(frames)
-            except Exception:  # never let one message take the service down
+                self._on_message(frames, refusal)
+            except Exception:  # never let one message take the service down, never leave it unanswered
                 self._count("internal_errors")
-                self.log.exception("internal error while handling a message")
+                self._rlog.warning("internal", "internal error while handling a message", exc_info=True)
+                if len(frames) >= 2:
+                    rid = request_id_of(frames[1].buffer)
+                    self._send(frames[0].bytes, self._error_parts(rid, None, ProtocolError(
+                        "internal", "the service failed on this message (logged on the server)")))
 
-    def _on_message(self, frames: list) -> None:
+    def _recv_bounded(self) -> tuple[list, ProtocolError | None]:
+        """One message, part by part: (frames kept, why it is refused or None). Raises zmq.Again.
+
+        The first frame is the sender's identity. Parts beyond ``max_buffers + 1`` or beyond
+        ``max_message_bytes`` in all are read and released at once, never held together: the
+        message is refused (``too_large``) under the id of its header, which is always kept.
+        """
+        first = self._sock.recv(zmq.NOBLOCK, copy=False)
+        frames, refusal, total, more = [first], None, 0, first.more
+        max_parts = self.limits.max_buffers + 2  # identity + header + buffers
+        while more:
+            part = self._sock.recv(copy=False)  # the rest of the message is already here (atomic delivery)
+            more = part.more
+            if refusal is not None:
+                continue
+            total += len(part)
+            if len(frames) >= max_parts:
+                refusal = ProtocolError("too_large", f"message has more than {max_parts - 2} buffers")
+            elif total > self.limits.max_message_bytes:
+                refusal = ProtocolError("too_large", f"message exceeds {self.limits.max_message_bytes} bytes")
+            else:
+                frames.append(part)
+        if refusal is not None:
+            self._count("refused_while_receiving")
+        return frames, refusal
+
+    def _on_message(self, frames: list, refusal: ProtocolError | None = None) -> None:
         self._count("messages")
         if len(frames) < 2:
             self._count("dropped_empty")
@@ -296,8 +332,12 @@ class Server:
         identity = frames[0].bytes
         parts = [frames[1].bytes] + [f.buffer for f in frames[2:]]
         try:
+            if refusal is not None:
+                raise refusal
             req = parse_request(parts, self.limits)
-        except ProtocolError as err:
+        except Exception as exc:  # ProtocolError, or anything else a hostile header provokes
+            err = exc if isinstance(exc, ProtocolError) else ProtocolError(
+                "malformed", f"request could not be read ({type(exc).__name__})")
             rid = request_id_of(parts[0]) if len(parts[0]) <= self.limits.max_header_bytes else None
             self._reject(identity, rid, None, err)
             return
@@ -307,7 +347,8 @@ class Server:
             self._reply(identity, self._header(req.id, "hello", "ok", result=self._hello()))
         elif req.op == "ping":
             ref = req.header.get("ref")
-            known = None if ref is None else ((user, ref) in self._inflight or (user, ref) in self._cache)
+            key = (user, identity, ref)
+            known = None if ref is None else (key in self._inflight or key in self._cache)
             self._reply(identity, self._header(req.id, "ping", "ok", result={
                 "time": time.time(), "known": known, "pending": len(self._inflight)}))
         elif req.op == "shutdown":
@@ -376,10 +417,12 @@ class Server:
 
     # -- encode / decode on the worker pool -------------------------------------------------
     def _submit(self, identity: bytes, user: str, req: Request) -> None:
-        key = (user, req.id)
-        job = self._inflight.get(key)
-        if job is not None:  # a retry of a request still running: answer it where it came from last
-            job.identity = identity
+        # A request is known by who sent it, over which connection, and its id: a second client
+        # that sends a running request's id starts its own request and never receives the first
+        # one's reply. The client keeps its routing identity across reconnects (ROUTER_HANDOVER),
+        # so its own retry still finds the running job or the cached reply.
+        key = (user, identity, req.id)
+        if key in self._inflight:  # a retry of a request still running: its reply will come
             self._count("duplicates")
             return
         cached = self._cache.get(key)

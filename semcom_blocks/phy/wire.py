@@ -4,7 +4,8 @@ A message is a msgpack map with ``"v": WIRE_VERSION`` and ``"type"``: ``"transmi
 semantic layer asks the transport to send) or ``"received"`` (what the receiver got). Bulk data
 travels as msgpack binary: digital unit bytes as they are, analog symbols as little-endian
 complex64. No pickle anywhere; every field is checked on the way in and anything malformed is a
-ValueError naming the field (the GNU Radio blocks count and drop such messages).
+ValueError naming the field (the GNU Radio blocks count and drop such messages); the
+structure is checked before it is unpacked (:mod:`.msgpack_safe`: nesting at most 32 levels).
 
 transmission::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import msgpack
 import numpy as np
 
+from . import msgpack_safe
 from .fec import PayloadCoder
 from .frame import Transmission, Unit
 from .receiver import ReceivedFrame, ReceivedUnit
@@ -58,9 +60,9 @@ def _load(raw, kind: str) -> dict:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ValueError(f"{kind}: message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
-        msg = msgpack.unpackb(bytes(raw), raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise ValueError(f"{kind}: not a msgpack message ({exc.__class__.__name__})") from None
+        msg = msgpack_safe.unpackb(raw)
+    except msgpack_safe.MsgpackRejected as exc:
+        raise ValueError(f"{kind}: {exc}") from None
     if not isinstance(msg, dict):
         raise ValueError(f"{kind}: expected a map")
     if msg.get("v") != WIRE_VERSION:

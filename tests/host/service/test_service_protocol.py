@@ -10,8 +10,8 @@ import time
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
+from helpers.raw_service import Raw, frames_desc, pack, req
 from semcom_client.protocol import PROTOCOL_VERSION, plain
 from semcom_host.schemes.raw_analog import DEFAULTS as RAW_DEFAULTS
 from semcom_host.schemes.raw_analog import decode as raw_decode
@@ -36,43 +36,6 @@ def server():
     s.start()
     yield s
     s.stop()
-
-
-def pack(**header) -> bytes:
-    return msgpack.packb(header, use_bin_type=True)
-
-
-def req(op="ping", rid="r1", **fields) -> bytes:
-    return pack(v=PROTOCOL_VERSION, id=rid, op=op, **fields)
-
-
-class Raw:
-    """A bare DEALER socket: sends whatever it is given."""
-
-    def __init__(self, endpoint):
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.linger = 0
-        self.sock.connect(endpoint)
-
-    def send(self, parts):
-        self.sock.send_multipart(parts)
-
-    def recv(self, timeout_s=5.0):
-        if not self.sock.poll(int(timeout_s * 1000)):
-            return None
-        parts = self.sock.recv_multipart()
-        return msgpack.unpackb(parts[0], raw=False), parts[1:]
-
-    def ask(self, parts, timeout_s=5.0):
-        self.send(parts)
-        return self.recv(timeout_s)
-
-    def close(self):
-        self.sock.close()
-
-
-def frames_desc(shape, dtype="uint8"):
-    return {"kind": "frames", "dtype": dtype, "shape": list(shape)}
 
 
 CLIP = np.zeros((2, 16, 16, 3), np.uint8)

@@ -7,7 +7,7 @@ import pytest
 
 from semcom_blocks.phy.frame import FrameFormat
 from semcom_blocks.phy.receiver import BurstReceiver
-from semcom_blocks.phy.wire import pack_received, unpack_transmission
+from semcom_blocks.phy.wire import pack_received, unpack_received, unpack_transmission
 from semcom_client.protocol import ProtocolError
 from semcom_host.schemes.raw_analog import FRAME_TYPE, HEADER
 from semcom_host.service import RemoteError, Server, ServiceClient
@@ -95,6 +95,24 @@ def test_lost_and_corrupt_transmissions_are_concealed_and_counted(client):
     assert dec.info["received_malformed"] == 1
     assert dec.report["frames_concealed"] == 1 and dec.report["transmissions_received"] == 3
     assert np.array_equal(dec.frames[1], dec.frames[0])  # repeated from the previous frame
+
+
+def test_non_finite_symbols_and_bad_noise_variances_are_erased_and_counted(client):
+    video = clip(t=2, h=32, w=32)
+    enc = client.encode("raw-analog", video, params={"height": 0, "width": 0})
+    clean = [unpack_received(r) for r in through_phy(enc.transmissions, snr_db=30.0)]
+    good = client.decode("raw-analog", [pack_received(f) for f in clean], context=enc.context)
+    pix = next(u for u in clean[0].units if u.kind == "analog")
+    n = pix.data.size
+    pix.data[: n // 4] = np.nan                 # a quarter of frame 0's symbols not finite
+    pix.noise_var[n // 4: n // 2] = -1.0        # a quarter with impossible noise variances
+    pix.noise_var[n // 2: n // 2 + 10] = np.nan
+    dec = client.decode("raw-analog", [pack_received(f) for f in clean], context=enc.context)
+    assert dec.info["analog_symbols_erased"] == n // 2 + 10 and good.info["analog_symbols_erased"] == 0
+    assert np.array_equal(dec.frames[1], good.frames[1])  # the other frame is untouched
+    rows = dec.frames[0].reshape(-1, 3)
+    assert rows.std() > 10 and psnr(dec.frames[0], video[0]) > 8  # not a constant frame
+    assert psnr(dec.frames[0][16:], video[0][16:]) > 28           # its intact half decodes as before
 
 
 def test_without_header_or_context_decode_is_a_clear_error(client):
