@@ -25,6 +25,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                                                  "and authorized/*.key")
     p.add_argument("--require-curve", action="store_true", help="refuse to start without --keys even on loopback")
     p.add_argument("--workers", type=int, default=1, help="worker threads for encode/decode (default 1)")
+    p.add_argument("--no-isolate", dest="isolate", action="store_false",
+                   help="run schemes on the worker threads of the service's own process (default: in worker "
+                        "processes, so that a crash inside a codec costs one reply, not the service)")
     p.add_argument("--video-root", metavar="DIR", help="encode-by-path requests may only read videos under DIR "
                                                        "(without it: any path on loopback, none otherwise)")
     p.add_argument("--scheme-module", action="append", default=[], metavar="MODULE",
@@ -51,7 +54,7 @@ def run_serve(args) -> int:
 
     stats = serve(args.address, keys_dir=args.keys, workers=args.workers, require_curve=args.require_curve,
                   limits=limits, video_root=args.video_root, scheme_modules=args.scheme_module,
-                  max_pending=args.max_pending, on_ready=ready)
+                  max_pending=args.max_pending, isolate=args.isolate, on_ready=ready)
     if args.json:
         print(json.dumps(stats), flush=True)
     return 0

@@ -7,6 +7,7 @@ report. Times in ``result["seconds"]`` are wall seconds per stage.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -16,17 +17,19 @@ import numpy as np
 
 from semcom_client.protocol import (
     DEFAULT_FPS,
+    PROTOCOL_VERSION,
     Limits,
     ProtocolError,
     Request,
     frames_descriptor,
     frames_from_buffer,
+    pack_header,
     plain,
 )
 
 from .registry import Scheme, get_scheme, received_to_dict
 
-__all__ = ["PathPolicy", "handle_encode", "handle_decode", "lookup_scheme"]
+__all__ = ["PathPolicy", "handle_encode", "handle_decode", "lookup_scheme", "reply_header", "error_parts", "answer"]
 
 
 class PathPolicy:
@@ -201,3 +204,45 @@ def handle_decode(req: Request, limits: Limits):
               "received_malformed": malformed, "analog_symbols_erased": sum(r["erased"] for r in received),
               "seconds": seconds}
     return result, [frames_descriptor(frames)], [frames.data]
+
+
+def reply_header(instance: str, rid, op, status, result=None, descriptors=None, error=None) -> dict:
+    """The header of a reply from service process ``instance`` (protocol.py, "Reply header fields")."""
+    h = {"v": PROTOCOL_VERSION, "id": rid, "op": op, "status": status, "instance": instance}
+    if result is not None:
+        h["result"] = result
+    if descriptors:
+        h["buffers"] = descriptors
+    if error is not None:
+        h["error"] = error
+    return h
+
+
+def error_parts(instance: str, rid, op, err: ProtocolError) -> list:
+    """The one-part message of an error reply."""
+    return [pack_header(reply_header(instance, rid, op, "error", error={
+        "code": err.code, "message": err.message, "retry": err.code == "busy"}))]
+
+
+def answer(req: Request, limits: Limits, policy: PathPolicy, instance: str,
+           log: logging.Logger) -> tuple[list, str | None, str | None]:
+    """Run an encode or decode request: (reply parts, error code or None, error message or None).
+    Never raises: a bug in the service becomes an ``internal`` reply (and a logged traceback)."""
+    code = msg = None
+    try:
+        if req.op == "encode":
+            result, descriptors, buffers = handle_encode(req, limits, policy)
+        else:
+            result, descriptors, buffers = handle_decode(req, limits)
+        parts = [pack_header(reply_header(instance, req.id, req.op, "ok", result=result, descriptors=descriptors)),
+                 *buffers]
+    except ProtocolError as err:
+        code, msg = err.code, err.message
+        if err.code == "scheme_failed" and err.__cause__ is not None:
+            log.error("scheme %s failed on request %s", req.scheme, req.id, exc_info=err.__cause__)
+        parts = error_parts(instance, req.id, req.op, err)
+    except Exception as exc:  # a bug in the service itself
+        code, msg = "internal", f"{type(exc).__name__}: {exc}"
+        log.exception("internal error on request %s", req.id)
+        parts = error_parts(instance, req.id, req.op, ProtocolError("internal", msg))
+    return parts, code, msg

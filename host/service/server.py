@@ -56,8 +56,9 @@ from semcom_client.protocol import (
     request_id_of,
 )
 
-from .handlers import PathPolicy, handle_decode, handle_encode
-from .registry import load_builtin_schemes, schemes
+from .handlers import PathPolicy, answer, error_parts, reply_header
+from .isolation import Isolation
+from .registry import load_builtin_schemes, scheme_names, schemes
 
 __all__ = ["Server", "serve", "DEFAULT_ADDRESS"]
 
@@ -111,12 +112,15 @@ class Server:
     video_root: directory that encode-by-path requests must stay inside; without it, paths are
         allowed only on loopback/ipc binds.
     scheme_modules: modules to import before serving (each registers its schemes on import).
+    isolate: run the schemes known at start (built-in and from ``scheme_modules``) in one worker
+        process per worker thread, so that a native crash costs one ``internal`` reply and the
+        service stays up (:mod:`.isolation`); ``semcom serve`` does this unless ``--no-isolate``.
     """
 
     def __init__(self, address: str = DEFAULT_ADDRESS, keys_dir: str | None = None, workers: int = 1, *,
                  require_curve: bool = False, limits: Limits | None = None, video_root: str | None = None,
                  scheme_modules=(), max_pending: int | None = None, reply_cache: int = 16,
-                 reply_cache_bytes: int = 64 << 20, logger: logging.Logger | None = None):
+                 reply_cache_bytes: int = 64 << 20, isolate: bool = False, logger: logging.Logger | None = None):
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.address = address
@@ -146,6 +150,9 @@ class Server:
 
         for mod in scheme_modules:
             importlib.import_module(mod)
+        # what a worker process will have too (it imports the same); later registrations stay here
+        self._isolation = Isolation(scheme_names(), self.limits, self.policy, self.instance, scheme_modules,
+                                    self.log) if isolate else None
         self._counters: Counter = Counter()
         self._errors: Counter = Counter()
         self._stats_lock = threading.Lock()
@@ -224,6 +231,8 @@ class Server:
             out = dict(self._counters)
             out["errors"] = dict(self._errors)
         out["inflight"] = len(self._inflight)
+        if self._isolation is not None:
+            out["worker_crashes"] = self._isolation.crashes
         out["cached_replies"] = len(self._cache)
         return out
 
@@ -255,6 +264,8 @@ class Server:
     def _close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._isolation is not None:
+            self._isolation.stop()
         self._sock.disable_monitor()
         self._monitor.close(linger=0)
         self._sock.close(linger=500)  # long enough to flush the last replies (a shutdown's)
@@ -360,7 +371,7 @@ class Server:
             self._reply(identity, self._header(req.id, "shutdown", "ok", result={"stats": self.stats()}))
             self._stopping.set()
         else:
-            self._submit(identity, user, req)
+            self._submit(identity, user, req, parts)
 
     def _user_id(self, frame) -> str:
         if self.keys_dir is None:
@@ -382,21 +393,14 @@ class Server:
         return plain({"server": "gr-semcom", "protocol": PROTOCOL_VERSION, "wire": self.wire_version,
                       "schemes": [s.info() for s in schemes()], "limits": self.limits.as_dict(),
                       "curve": self.keys_dir is not None, "workers": self.workers,
-                      "video_files": self.policy.describe(), "max_pending": self.max_pending})
+                      "video_files": self.policy.describe(), "max_pending": self.max_pending,
+                      "isolated": sorted(self._isolation.names) if self._isolation else []})
 
     def _header(self, rid, op, status, result=None, descriptors=None, error=None) -> dict:
-        h = {"v": PROTOCOL_VERSION, "id": rid, "op": op, "status": status, "instance": self.instance}
-        if result is not None:
-            h["result"] = result
-        if descriptors:
-            h["buffers"] = descriptors
-        if error is not None:
-            h["error"] = error
-        return h
+        return reply_header(self.instance, rid, op, status, result, descriptors, error)
 
     def _error_parts(self, rid, op, err: ProtocolError) -> list:
-        return [pack_header(self._header(rid, op, "error", error={
-            "code": err.code, "message": err.message, "retry": err.code == "busy"}))]
+        return error_parts(self.instance, rid, op, err)
 
     def _reject(self, identity: bytes, rid, op, err: ProtocolError) -> None:
         with self._stats_lock:
@@ -416,7 +420,7 @@ class Server:
             self._rlog.warning("undeliverable", "could not deliver a reply: %s", exc)
 
     # -- encode / decode on the worker pool -------------------------------------------------
-    def _submit(self, identity: bytes, user: str, req: Request) -> None:
+    def _submit(self, identity: bytes, user: str, req: Request, raw: list) -> None:
         # A request is known by who sent it, over which connection, and its id: a second client
         # that sends a running request's id starts its own request and never receives the first
         # one's reply. The client keeps its routing identity across reconnects (ROUTER_HANDOVER),
@@ -438,28 +442,15 @@ class Server:
                                                                           f"pending; retry later"))
             return
         self._inflight[key] = _Job(identity, req.op, time.monotonic())
-        self._pool.submit(self._work, key, req)
+        self._pool.submit(self._work, key, req, raw)
 
-    def _work(self, key: tuple, req: Request) -> None:
-        """Worker thread: run the handler, queue the reply parts for the socket thread."""
-        code = msg = None
-        try:
-            if req.op == "encode":
-                result, descriptors, buffers = handle_encode(req, self.limits, self.policy)
-            else:
-                result, descriptors, buffers = handle_decode(req, self.limits)
-            parts = [pack_header(self._header(req.id, req.op, "ok", result=result, descriptors=descriptors)),
-                     *buffers]
-        except ProtocolError as err:
-            code = err.code
-            if err.code == "scheme_failed" and err.__cause__ is not None:
-                self.log.error("scheme %s failed on request %s", req.scheme, req.id, exc_info=err.__cause__)
-            parts = self._error_parts(req.id, req.op, err)
-            msg = err.message
-        except Exception as exc:  # a bug in the service itself
-            code, msg = "internal", f"{type(exc).__name__}: {exc}"
-            self.log.exception("internal error on request %s", req.id)
-            parts = self._error_parts(req.id, req.op, ProtocolError("internal", msg))
+    def _work(self, key: tuple, req: Request, raw: list) -> None:
+        """Worker thread: run the request (in a worker process when the scheme is isolated), queue
+        the reply parts for the socket thread."""
+        if self._isolation is not None and self._isolation.serves(req.scheme):
+            parts, code, msg = self._isolation.run(req, raw)
+        else:
+            parts, code, msg = answer(req, self.limits, self.policy, self.instance, self.log)
         self._results.put((key, parts, code, msg))
         try:
             os.write(self._wake_w, b"!")
@@ -508,7 +499,7 @@ class Server:
 
 def serve(address: str = DEFAULT_ADDRESS, keys_dir: str | None = None, workers: int = 1, *,
           require_curve: bool = False, limits: Limits | None = None, video_root: str | None = None,
-          scheme_modules=(), max_pending: int | None = None, on_ready=None) -> dict:
+          scheme_modules=(), max_pending: int | None = None, isolate: bool = False, on_ready=None) -> dict:
     """Run the service in the calling thread until a shutdown request, SIGINT or SIGTERM.
 
     See :class:`Server` for the arguments. ``on_ready(endpoint)`` is called once bound.
@@ -516,7 +507,7 @@ def serve(address: str = DEFAULT_ADDRESS, keys_dir: str | None = None, workers: 
     and zmq.ZMQError when the address cannot be bound.
     """
     server = Server(address, keys_dir, workers, require_curve=require_curve, limits=limits, video_root=video_root,
-                    scheme_modules=scheme_modules, max_pending=max_pending)
+                    scheme_modules=scheme_modules, max_pending=max_pending, isolate=isolate)
     endpoint = server.bind()
     previous = {}
     if threading.current_thread() is threading.main_thread():
