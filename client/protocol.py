@@ -90,6 +90,9 @@ class Limits:
     max_video_bytes: T*H*W*3 of the frames one request may make the server hold (bytes).
     max_buffers: buffers (transmissions, received frames) in one message.
     max_params: keys of ``params``; params are part of the header's byte limit too.
+    max_work_bytes: what an encode may make the server allocate, estimated before it starts:
+        the frames, the frames resized to the scheme's ``image_size``, the model's workspace
+        (bytes; see ``semcom_host.service.handlers.encode_work_bytes``).
     """
 
     max_message_bytes: int = 256 << 20
@@ -99,6 +102,7 @@ class Limits:
     max_video_bytes: int = 1 << 30
     max_buffers: int = 16384
     max_params: int = 256
+    max_work_bytes: int = 2 << 30
 
     def __post_init__(self):
         for name, value in asdict(self).items():

@@ -299,19 +299,42 @@ class DeepJSCC(nn.Module):
             t = torch.from_numpy(np.ascontiguousarray(a))[:, None]
         return t.float().div_(255.0)
 
+    #: frames per forward pass in encode_frames / decode_symbols: bounds the activations' memory
+    #: (about 4.5 MB per 256 x 256 frame) whatever the clip's length; results do not depend on it
+    FRAMES_PER_BATCH = 16
+
+    def _batches(self, n: int, snr_db):
+        """(slice, SNR for that slice) over ``n`` examples; ``snr_db`` a scalar or one per example."""
+        per_example = np.ndim(snr_db) > 0
+        for start in range(0, n, self.FRAMES_PER_BATCH):
+            sl = slice(start, min(n, start + self.FRAMES_PER_BATCH))
+            yield sl, (np.asarray(snr_db)[sl] if per_example else snr_db)
+
     @torch.no_grad()
     def encode_frames(self, frames: np.ndarray, snr_db) -> np.ndarray:
         """uint8 frames (see module note) -> complex64 N x K numpy symbols of unit average power."""
-        return self.encode(self.frames_to_tensor(frames), snr_db).numpy().astype(np.complex64)
+        frames = np.asarray(frames)
+        if frames.ndim == (3 if self.cfg.in_channels == 3 else 2):
+            frames = frames[None]
+        parts = [self.encode(self.frames_to_tensor(frames[sl]), snr).numpy().astype(np.complex64)
+                 for sl, snr in self._batches(len(frames), snr_db)]
+        if not parts:
+            raise ValueError("no frames to encode")
+        return np.concatenate(parts)
 
     @torch.no_grad()
     def decode_symbols(self, symbols: np.ndarray, snr_db, size: tuple[int, int] | None = None) -> np.ndarray:
         """complex N x K symbols (as received) -> uint8 frames N x H x W x 3 (or N x H x W)."""
-        y = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(symbols)).astype(np.complex64))
-        x = self.decode(y, snr_db, size)
-        out = (x * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8)
-        out = out.permute(0, 2, 3, 1) if self.cfg.in_channels == 3 else out[:, 0]
-        return out.numpy()
+        symbols = np.atleast_2d(symbols)
+        parts = []
+        for sl, snr in self._batches(len(symbols), snr_db):
+            y = torch.from_numpy(np.ascontiguousarray(symbols[sl]).astype(np.complex64))
+            out = (self.decode(y, snr, size) * 255.0 + 0.5).clamp_(0, 255).to(torch.uint8)
+            out = out.permute(0, 2, 3, 1) if self.cfg.in_channels == 3 else out[:, 0]
+            parts.append(out.numpy())
+        if not parts:
+            raise ValueError("no symbols to decode")
+        return np.concatenate(parts)
 
 
 # -- weights ----------------------------------------------------------------------------------

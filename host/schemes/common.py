@@ -79,13 +79,22 @@ def _parse_manifest(data: bytes, scheme: str) -> dict | None:
         return None
     if not (isinstance(body, dict) and body.get("v") == MANIFEST_VERSION and body.get("scheme") == scheme):
         return None
+    return body if manifest_size_ok(body) else None
+
+
+#: the largest clip a manifest may announce, T * H * W * 3 bytes: what a decoder allocates for it
+#: (the service's default max_video_bytes)
+MAX_DECODED_BYTES = 1 << 30
+
+
+def manifest_size_ok(body: dict) -> bool:
+    """Whether a manifest's T, H, W, fps are numbers a decoder can allocate and play."""
     try:
         t, h, w, fps = int(body["T"]), int(body["H"]), int(body["W"]), float(body["fps"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not (0 < t <= 100_000 and 0 < h <= 8192 and 0 < w <= 8192 and 0 < fps < 1000):
-        return None
-    return body
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False
+    return (0 < t <= 100_000 and 0 < h <= 8192 and 0 < w <= 8192 and 0 < fps < 1000
+            and t * h * w * 3 <= MAX_DECODED_BYTES)
 
 
 def find_manifest(received: list, context: dict, scheme: str) -> tuple[dict, str]:
@@ -99,6 +108,9 @@ def find_manifest(received: list, context: dict, scheme: str) -> tuple[dict, str
                     return body, "received"
     body = context.get(MANIFEST) if isinstance(context, dict) else None
     if isinstance(body, dict) and body.get("scheme") == scheme:
+        if not manifest_size_ok(body):
+            raise ValueError(f"{scheme}: the context's manifest announces a clip this decoder will not allocate "
+                             f"(T, H, W, fps must be positive and T*H*W*3 <= {MAX_DECODED_BYTES} bytes)")
         return body, "context"
     raise ValueError(f"{scheme}: no manifest arrived intact and the receiver has no context: the clip's size "
                      "is unknown")

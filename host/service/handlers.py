@@ -134,6 +134,28 @@ def _context_ok(context, limits: Limits) -> dict:
     return context
 
 
+#: bytes a model's forward passes may hold at once (DJSCC/VQ batches of 16 frames at 256 x 256)
+MODEL_WORKSPACE_BYTES = 256 << 20
+
+
+def encode_work_bytes(shape, params: dict) -> int:
+    """Estimated peak bytes of an encode of frames of ``shape`` (T, H, W, 3): the frames, twice the
+    frames resized to ``params["image_size"]`` when the scheme has one (the resized list and its
+    stack), and the model workspace (the models batch their frames: see semcom_models.djscc)."""
+    t, h, w = (int(x) for x in shape[:3])
+    size = params.get("image_size")
+    resized = t * int(size) ** 2 * 3 if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 0
+    return t * h * w * 3 + 2 * resized + MODEL_WORKSPACE_BYTES
+
+
+def _check_work(scheme: Scheme, shape, params: dict, limits: Limits) -> None:
+    need = encode_work_bytes(shape, params)
+    if need > limits.max_work_bytes:
+        raise ProtocolError("too_large", f"{scheme.name}: encoding {shape[0]} frames of {shape[1]}x{shape[2]} "
+                                         f"(image_size {params.get('image_size')}) needs about {need >> 20} MiB, "
+                                         f"the server allows {limits.max_work_bytes >> 20} MiB: send fewer frames")
+
+
 def handle_encode(req: Request, limits: Limits, policy: PathPolicy):
     from semcom_blocks.phy.frame import Transmission
     from semcom_blocks.phy.wire import pack_transmission
@@ -148,6 +170,7 @@ def handle_encode(req: Request, limits: Limits, policy: PathPolicy):
     else:
         frames, fps = frames_from_buffer(req.buffers[0], req.descriptors[0]), float(req.header["fps"])
     seconds["read"] = time.perf_counter() - t0
+    _check_work(scheme, frames.shape, params, limits)
     params["fps"] = fps
     t0 = time.perf_counter()
     out = _call(f"{scheme.name} encoder", scheme.encoder, frames, params)

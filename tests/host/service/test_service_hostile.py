@@ -239,3 +239,32 @@ def test_a_second_client_cannot_receive_another_clients_reply(server, tagging_sc
     finally:
         owner.close()
         intruder.close()
+
+
+def test_an_encode_that_would_need_too_much_memory_is_refused_before_it_starts():
+    from semcom_host.service.handlers import encode_work_bytes
+
+    # the probe: 2,048 frames of 8 x 8 for djscc-rgb (coded at 256 x 256) fits the default
+    assert encode_work_bytes((2048, 8, 8, 3), {"image_size": 256}) < Limits().max_work_bytes
+    tight = Limits(max_work_bytes=300 << 20)
+    s = Server("tcp://127.0.0.1:*", limits=tight, workers=1)
+    s.start()
+    raw = Raw(s.endpoint)
+    try:
+        header, _ = raw.ask([req("encode", rid="big", scheme="djscc-rgb", params={"image_size": 2048},
+                                 buffers=[frames_desc(CLIP.shape)]), CLIP.tobytes()])
+        assert header["id"] == "big" and header["error"]["code"] == "too_large"
+        assert "MiB" in header["error"]["message"]
+    finally:
+        raw.close()
+        s.stop()
+
+
+def test_a_context_announcing_a_huge_clip_is_refused_not_allocated():
+    from semcom_host.schemes.common import MANIFEST, find_manifest, manifest_body
+
+    huge = manifest_body("raw-analog", 100_000, 8192, 8192, 25.0)
+    with pytest.raises(ValueError, match="will not allocate"):
+        find_manifest([], {MANIFEST: huge}, "raw-analog")
+    ok, where = find_manifest([], {MANIFEST: manifest_body("raw-analog", 4, 16, 16, 25.0)}, "raw-analog")
+    assert where == "context" and ok["T"] == 4
