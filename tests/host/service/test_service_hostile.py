@@ -44,6 +44,21 @@ def test_scan_measures_depth_and_rejects_what_msgpack_would_choke_on():
             scan(bad)
 
 
+def test_the_msgpack_in_use_does_not_leak_on_malformed_nested_input():
+    """Debian 12's msgpack 1.0.3 (and 1.1.2) keep ~70 KB per message like this one: make setup must
+    install the pinned release over it."""
+    bad = b"\x91" * 900 + b"\xc1"  # nested 900 deep, then the reserved byte
+    for _ in range(50):  # warm up the allocator
+        with pytest.raises(Exception):
+            msgpack.unpackb(bad, raw=False)
+    before = _rss_bytes()
+    for _ in range(2000):
+        with pytest.raises(Exception):
+            msgpack.unpackb(bad, raw=False)
+    grown = _rss_bytes() - before
+    assert grown < 5 << 20, f"msgpack {msgpack.version} leaks: {grown / 2**20:.0f} MB over 2,000 messages"
+
+
 # -- fuzzing -----------------------------------------------------------------------------------
 def _seeds() -> tuple[list[bytes], list[bytes]]:
     """Valid protocol headers and valid wire messages to mutate."""
