@@ -88,3 +88,19 @@ def test_loopback_sim_runs_to_completion(tmp_path):
     """The compiled OFDM loopback (TX -> EPA channel -> RX) ends by itself and decodes every burst."""
     log = compile_and_run(tmp_path, "loopback_sim", "--snr-db", "20", "--n-frames", "6")
     assert "'frames_sent': 6" in log and "'frames_ok': 6" in log, log
+
+
+def test_the_scheme_parameter_lists_every_built_in_scheme_with_one_default():
+    import yaml
+
+    from semcom_host.schemes import builtin_schemes
+
+    names = {s.name for s in builtin_schemes()}
+    defaults = set()
+    for block in ("semcom_semantic_source", "semcom_semantic_sink"):
+        spec = yaml.safe_load((GRC_DIR / f"{block}.block.yml").read_text())
+        (param,) = [p for p in spec["parameters"] if p["id"] == "scheme"]
+        assert param["dtype"] == "string"  # a list to pick from, and free text for plug-in schemes
+        assert set(param["options"]) == names, block
+        defaults.add(param["default"])
+    assert len(defaults) == 1 and defaults <= names
