@@ -285,6 +285,8 @@ class DeepJSCC(nn.Module):
         a = np.asarray(frames)
         if a.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {a.dtype}")
+        if not a.flags.writeable:  # e.g. a view of a service request's buffer: torch wants its own
+            a = a.copy()
         if self.cfg.in_channels == 3:
             if a.ndim == 3:
                 a = a[None]
