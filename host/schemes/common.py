@@ -35,7 +35,7 @@ __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "m
            "find_manifest", "units_by_name", "text_coder", "text_unit", "read_text", "analog_chunks",
            "join_chunks", "pack_transmissions", "source_dim", "symbols_sent", "burst_samples", "cbr_figures",
            "snr_estimate", "ideal_received", "djscc_model", "msvq_model", "warm_up", "freeze_missing",
-           "cached", "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES",
+           "cached", "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "segment_report",
            "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
@@ -48,6 +48,9 @@ COMMON_DEFAULTS = {
     # receiver's video decoder: auto, a generative decoder name, interpolating, repetition
     "decoder": "auto",
     "decoder_path": "",                  # local folder of the generative decoder ("" = model_paths resolves it)
+    # generative decoder constructor options: num_inference_steps, guidance_scale, negative_prompt,
+    # dtype, device, cpu_offload, gen_size, max_frames, ... (reconstruct.py; unknown ones refused)
+    "decoder_options": {},
     "seed": 7777,                        # generative decoders' seed (GVSC's)
 }
 
@@ -370,3 +373,19 @@ class Stopwatch:
                 self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - t0, 6)
 
         return timed()
+
+
+def segment_report(segments, notes: dict) -> list[dict]:
+    """One entry per semantic segment for a report: ``start``, ``stop``, ``caption``, and for a
+    generative decoder the ``generated`` segments that start inside it, each with the ``prompt``
+    and ``gen_frames`` the model was given (from the decoder's ``notes["segments"]``)."""
+    calls = notes.get("segments") or []
+    out = []
+    for seg in segments:
+        entry = {"start": seg.start, "stop": seg.stop, "caption": seg.caption}
+        inside = [c for c in calls if seg.start <= c["start"] < seg.stop]
+        if inside:
+            entry["prompt"] = inside[0]["prompt"]
+            entry["gen_frames"] = [c["gen_frames"] for c in inside]
+        out.append(entry)
+    return out

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from semcom_models.decoders.base import Conditioning
+from semcom_models.decoders.base import Conditioning, SemanticSegment
 
 from . import common as C
 from .base import family
@@ -137,8 +137,10 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
                 got.append(frac)
         arrived["sketches"] = float(np.mean(got))
     with watch("reconstruct"):
-        frames, decoder, _ = reconstruct(cond, params, prefs)
-    report = {"scheme": scheme, "decoder": decoder, "manifest_from": man_from, "caption_received": text,
+        rec = reconstruct(cond, params, prefs)
+    frames = rec.frames
+    report = {"scheme": scheme, **rec.report(cond.fps), "manifest_from": man_from, "caption_received": text,
+              "segments": C.segment_report([SemanticSegment(0, t, text)], rec.notes),
               "caption_ok": text is not None, "arrived": arrived, "snr_est_db": snr_est,
               "stage_seconds": watch.seconds}
     return frames, C.copy_figures(report, context)

@@ -18,11 +18,16 @@ license and whose weights exist for 10 dB only): analog units ``kf<frame>.<chunk
 LDPC 648 R1/2) = semcom_models.motion.motion_info of the segment at ``image_size``: mean flow
 vector and magnitude (pixels/frame), 5 float32.
 
-Receiver (:mod:`.reconstruct`): a generative decoder taking keyframes and text when one is
-configured (preferences: wan2.1-vace, ltx-video, wan2.1-flf2v), else optical-flow interpolation
-between the keyframes that arrived, with the motion hint outside them. The adaptation (SFA/DSA)
-only matters for a generative decoder (semcom_models.segments plans its segment lengths); the
-report names it.
+Receiver (:mod:`.reconstruct`): the decoder gets the semantic segments the transmitter chose,
+each with its own caption and motion (``Conditioning.segments``), and the keyframes that arrived.
+A generative decoder (fallback chain: wan2.1-vace, ltx-video, wan2.1-flf2v, then optical-flow
+interpolation) prompts each generated segment with its semantic segment's caption; with DSA
+(SKEM) each semantic segment is generated at its own length (the model's nearest supported
+count, split past its longest), with SFA (SKIM, Text-Only) at the model's fixed lengths, each
+prompted by the semantic segment it overlaps most. The interpolating decoder extrapolates past
+the outer keyframes with the motion of the segment it extrapolates into. The report lists each
+semantic segment with its caption and, for a generative decoder, the prompts and frame counts
+passed to the model.
 
 CBR (paper): (3 x 8 x caption bytes / 2 + keyframe DJSCC symbols) / (3 H W T).
 """
@@ -34,7 +39,7 @@ import numpy as np
 
 from semcom_blocks.phy.fec import PayloadCoder
 from semcom_blocks.phy.frame import Unit
-from semcom_models.decoders.base import Conditioning
+from semcom_models.decoders.base import Conditioning, SemanticSegment
 
 from . import common as C
 from .base import family
@@ -132,8 +137,9 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     snr = snr_est if snr_est is not None else float(params["snr_db"])
     watch = C.Stopwatch()
     captions = [C.read_text(units, f"cap{i}") for i in range(len(segs))]
-    cond = Conditioning(t, h, w, fps=float(man["fps"]),
-                        caption=" ".join(c for c in captions if c) or None)
+    motions = [_motion(units.get(f"mo{i}")) for i in range(len(segs))]
+    cond = Conditioning(t, h, w, fps=float(man["fps"]), adaptation="dsa" if kind == "skem" else "sfa",
+                        segments=[SemanticSegment(a, b, c, m) for (a, b), c, m in zip(segs, captions, motions)])
     got = []
     if keys:
         model = C.djscc_model("djscc_first_frame")
@@ -146,23 +152,25 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
                 if frac > 0:
                     img = model.decode_symbols(sym, snr, (size, size))[0]
                     cond.keyframes[k] = C.resize_frames(img[None], (h, w))[0]
-        motions = []
-        for i in range(len(segs)):
-            u = units.get(f"mo{i}")
-            if u is not None and len(u["data"]) == MOTION.size:
-                dx, dy, mag, mw, mh = MOTION.unpack(bytes(u["data"]))
-                motions.append({"mean_dx": dx, "mean_dy": dy, "mean_px_per_frame": mag, "width": mw, "height": mh})
-        if motions:   # the interpolating decoder uses one global hint: the mean over segments that arrived
-            cond.motion = {k: float(np.mean([m[k] for m in motions])) for k in motions[0]}
     with watch("reconstruct"):
-        frames, decoder, _ = reconstruct(cond, params, prefs)
-    report = {"scheme": scheme, "decoder": decoder, "manifest_from": man_from,
+        rec = reconstruct(cond, params, prefs)
+    report = {"scheme": scheme, **rec.report(cond.fps), "manifest_from": man_from,
               "adaptation": {"text": "fixed", "skim": "SFA (fixed-length)", "skem": "DSA (dynamic)"}[kind],
               "keyframes": keys, "keyframes_arrived": sorted(cond.keyframes), "captions_received": captions,
-              "captions_ok": sum(c is not None for c in captions), "segments": len(segs),
+              "captions_ok": sum(c is not None for c in captions),
+              "segments": C.segment_report(cond.segments, rec.notes),
+              "motion_received": sum(m is not None for m in motions),
               "arrived": {"keyframes": float(np.mean(got)) if got else None}, "snr_est_db": snr_est,
               "stage_seconds": watch.seconds}
-    return frames, C.copy_figures(report, context)
+    return rec.frames, C.copy_figures(report, context)
+
+
+def _motion(unit) -> dict | None:
+    """A segment's motion side information from its unit (None: not sent, or lost)."""
+    if unit is None or len(unit["data"]) != MOTION.size:
+        return None
+    dx, dy, mag, mw, mh = MOTION.unpack(bytes(unit["data"]))
+    return {"mean_dx": dx, "mean_dy": dy, "mean_px_per_frame": mag, "width": mw, "height": mh}
 
 
 #: this module's schemes, collected by the service's registry

@@ -164,8 +164,9 @@ def decode(received: list, context: dict, params: dict):
         for k, img in zip(rebuilt, C.resize_frames(imgs, (h, w))):
             cond.keyframes[k] = img
     with watch("reconstruct"):
-        frames, decoder, _ = reconstruct(cond, params, PREFERENCES)
-    report = {"scheme": NAME, "decoder": decoder, "manifest_from": man_from, "keyframes": keys,
+        rec = reconstruct(cond, params, PREFERENCES)
+    frames = rec.frames
+    report = {"scheme": NAME, **rec.report(cond.fps), "manifest_from": man_from, "keyframes": keys,
               "keyframes_rebuilt": sorted(rebuilt), "keyframe_units_lost": lost, "malformed_units": malformed,
               "snr_est_db": C.snr_estimate(received), "stage_seconds": watch.seconds}
     return frames, C.copy_figures(report, context)

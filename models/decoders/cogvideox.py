@@ -61,7 +61,7 @@ class CogVideoXDecoder(DiffusersVideoDecoder):
         return int(cfg.sample_height) * s, int(cfg.sample_width) * s
 
     def check(self, cond: Conditioning) -> None:
-        if not cond.caption:
+        if not cond.has_text:
             raise ValueError(f"{self.name} generates from text: the conditioning has no caption")
 
     def _kwargs(self, job: SegmentJob) -> dict[str, Any]:

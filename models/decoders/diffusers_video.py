@@ -12,6 +12,9 @@ Conventions:
   or the ``gen_size`` option) and its frames are resized back with bicubic interpolation.
 * Segment n is generated with ``torch.Generator("cpu").manual_seed(cond.seed + n)``: the same
   conditioning and seed give the same video, on any device.
+* Segment n's prompt is the caption of the semantic segment it overlaps most
+  (:meth:`Conditioning.prompt_for`); with DSA the semantic segments' starts are generation
+  boundaries, so each is generated on its own, at its own length.
 * Consecutive segments share a frame. When the model takes a first frame and the next segment
   has no keyframe at its start, it starts from the last frame generated for the previous one.
 * Keyframes are placed at the generated frame that becomes their output frame. A segment with a
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from semcom_models import model_paths
-from semcom_models.decoders.base import Capability, Conditioning, DecodedVideo, VideoDecoder
+from semcom_models.decoders.base import Capability, Conditioning, VideoDecoder
 from semcom_models.segments import LengthRule, Segment, fit_length, generated_index, plan_segments, stitch
 
 
@@ -126,7 +129,6 @@ class DiffusersVideoDecoder(VideoDecoder):
         else:
             self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        self._notes: dict[str, Any] = {}
 
     # ---- what subclasses provide --------------------------------------------------------------
     @abstractmethod
@@ -174,9 +176,13 @@ class DiffusersVideoDecoder(VideoDecoder):
         return max(m, round_up(h, m)), max(m, round_up(w, m))
 
     def plan(self, cond: Conditioning) -> list[Segment]:
-        """The segments of ``cond``'s video (keyframes as boundaries where the model needs them)."""
-        bounds = sorted(cond.keyframes) if self.frame_slots in ("first", "first_last") else []
-        return plan_segments(cond.num_frames, self.length_rule(), bounds, self.max_frames)
+        """The segments of ``cond``'s video: keyframes are boundaries where the model needs them, and
+        with DSA so are the starts of the semantic segments (each generated at its own length, split
+        where it exceeds the model's longest)."""
+        bounds = set(cond.keyframes) if self.frame_slots in ("first", "first_last") else set()
+        if cond.adaptation == "dsa":
+            bounds |= {s.start for s in cond.segments}
+        return plan_segments(cond.num_frames, self.length_rule(), sorted(bounds), self.max_frames)
 
     def _usable(self, local: dict[int, Any], length: int) -> dict[int, Any]:
         """The conditioning frames of a segment the model can take (by ``frame_slots``)."""
@@ -190,6 +196,7 @@ class DiffusersVideoDecoder(VideoDecoder):
         gh, gw = self.generation_size(cond)
         segments = self.plan(cond)
         pieces: list[np.ndarray] = []
+        calls: list[dict] = []
         prev_last: np.ndarray | None = None
         for n, seg in enumerate(segments):
             local_kf = {seg.local(i): f for i, f in sorted(cond.keyframes.items()) if seg.contains(i)}
@@ -205,10 +212,14 @@ class DiffusersVideoDecoder(VideoDecoder):
                 return generated_index(i, seg.length, seg.gen_frames) if mode == "resample" else i
 
             job = SegmentJob(
-                segment=seg, num_frames=seg.gen_frames, height=gh, width=gw, prompt=cond.caption or "",
+                segment=seg, num_frames=seg.gen_frames, height=gh, width=gw,
+                prompt=cond.prompt_for(seg.start, seg.stop),
                 fps=cond.fps, images={at(i): to_pil(f, gh, gw) for i, f in local_kf.items()},
                 sketches={at(i): resize_frames(s, gh, gw) for i, s in local_sk.items()},
                 generator=torch.Generator("cpu").manual_seed(int(cond.seed) + n))
+            calls.append({"start": seg.start, "stop": seg.stop, "gen_frames": seg.gen_frames, "prompt": job.prompt,
+                          "images_at": sorted(job.images), "sketches_at": sorted(job.sketches),
+                          "seed": int(cond.seed) + n})
             with torch.inference_mode():
                 frames = float_to_uint8(self._generate(job))
             if frames.shape != (seg.gen_frames, gh, gw, 3):
@@ -218,15 +229,9 @@ class DiffusersVideoDecoder(VideoDecoder):
             prev_last = piece[-1]
             pieces.append(piece)
         video = stitch(pieces, segments, cond.num_frames)
-        self._notes = {"segments": [(s.start, s.stop, s.gen_frames) for s in segments], "gen_size": (gh, gw),
-                       "num_inference_steps": self.num_inference_steps, "model_path": str(self.path)}
-        return resize_frames(video, cond.height, cond.width)
-
-    def decode(self, cond: Conditioning) -> DecodedVideo:
-        """As :meth:`VideoDecoder.decode`, with the segments and generation size in ``notes``."""
-        out = super().decode(cond)
-        out.notes.update(self._notes)
-        return out
+        notes = {"segments": calls, "gen_size": (gh, gw), "adaptation": cond.adaptation,
+                 "num_inference_steps": self.num_inference_steps, "model_path": str(self.path)}
+        return resize_frames(video, cond.height, cond.width), notes
 
 
 def first_frame_required(name: str, cond: Conditioning) -> None:

@@ -33,10 +33,11 @@ class InterpolatingDecoder(VideoDecoder):
     ``interpolate_frames(key[k0], key[k1], (i - k0) / (k1 - k0))`` (bidirectional flow, linear
     in time; see :mod:`semcom_models.optical_flow`). Outside the first and last keyframes:
 
-    - with motion side information (``Conditioning.motion`` holding ``mean_dx``/``mean_dy``,
-      see :mod:`semcom_models.motion`), the nearest keyframe is translated by the mean flow
-      vector times the distance in frames (a global pan, the simplest use of LGVSC's hint;
-      rescaled when the motion was measured at another frame size);
+    - with motion side information (``mean_dx``/``mean_dy``, see :mod:`semcom_models.motion`) of
+      the semantic segment extrapolated into (:meth:`Conditioning.motion_at`: its own, else the
+      clip's), the nearest keyframe is translated by that mean flow vector times the distance in
+      frames (a global pan, the simplest use of LGVSC's hint; rescaled when the motion was
+      measured at another frame size);
     - without it (or with motion information lacking those two keys), the nearest keyframe is
       held.
 
@@ -60,13 +61,20 @@ class InterpolatingDecoder(VideoDecoder):
                 taus = (np.arange(k0 + 1, k1) - k0) / (k1 - k0)
                 out[k0 + 1:k1] = interpolate_frames(cond.keyframes[k0], cond.keyframes[k1], taus,
                                                     self.method, self.preset, self.occlusion)
-        has_motion = bool(cond.motion) and {"mean_dx", "mean_dy"} <= cond.motion.keys()
-        v = velocity(cond.motion, cond.height, cond.width) if has_motion else None
+        motion_used = []
         for lo, hi, k in ((0, keys[0], keys[0]), (keys[-1] + 1, cond.num_frames, keys[-1])):
+            if hi <= lo:
+                continue
+            motion = cond.motion_at(lo if k < lo else hi - 1)  # the segment being extrapolated into
+            v = velocity(motion, cond.height, cond.width) if motion and {"mean_dx", "mean_dy"} <= motion.keys() \
+                else None
+            if v is not None:
+                motion_used.append([lo, hi])
+            key = cond.keyframes[k]
             for i in range(lo, hi):
-                key = cond.keyframes[k]
                 out[i] = key if v is None else translate(key, v[0] * (i - k), v[1] * (i - k))
-        return out
+        # notes: the [start, stop) spans extrapolated with motion side information
+        return out, {"motion_used": motion_used}
 
 
 class FrameRepetitionDecoder(VideoDecoder):

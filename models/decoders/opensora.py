@@ -178,14 +178,16 @@ class OpenSoraDecoder(VideoDecoder):
             return read_video(videos[0])
 
     def _decode(self, cond: Conditioning) -> np.ndarray:
-        segments = plan_segments(cond.num_frames, self.rule, sorted(cond.keyframes))
+        bounds = set(cond.keyframes) | ({s.start for s in cond.segments} if cond.adaptation == "dsa" else set())
+        segments = plan_segments(cond.num_frames, self.rule, sorted(bounds))
         aspect = nearest_aspect_ratio(cond.height, cond.width)
         pieces, prev_last = [], None
         for n, seg in enumerate(segments):
             first = cond.keyframes.get(seg.start, prev_last)
             last = cond.keyframes.get(seg.stop - 1) if seg.length > 1 else None
             refs = {k: v for k, v in (("first", first), ("last", last)) if v is not None}
-            frames = self.run_segment(cond.caption or "", refs, seg.gen_frames, int(cond.seed) + n, aspect, cond.fps)
+            frames = self.run_segment(cond.prompt_for(seg.start, seg.stop), refs, seg.gen_frames, int(cond.seed) + n,
+                                      aspect, cond.fps)
             frames = resize_frames(frames, cond.height, cond.width)
             mode = "resample" if ("last" in refs or frames.shape[0] < seg.length) else "trim"
             piece = fit_length(frames, seg.length, mode)

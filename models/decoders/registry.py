@@ -13,6 +13,7 @@ Other modules add their decoders with :func:`register_decoder`.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -78,6 +79,34 @@ def capabilities(name: str) -> Capability:
 def list_decoders() -> dict[str, Capability]:
     """Every registered decoder with its capabilities."""
     return {n: capabilities(n) for n in decoder_names()}
+
+
+def decoder_options(name: str) -> list[str]:
+    """The keyword options decoder ``name``'s constructor takes (``sketch+<name>``: its inner
+    decoder's plus ``sketch_opts``), without loading anything."""
+    if name.startswith(SKETCH_PREFIX):
+        return sorted({*decoder_options(name[len(SKETCH_PREFIX):]), "sketch_opts"})
+    names: set[str] = set()
+    for klass in decoder_class(name).__mro__:  # a constructor passing **kwargs on takes its bases' options too
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        names |= {n for n, p in params.items() if n not in ("self", "path")
+                  and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return sorted(names)
+
+
+def check_decoder_options(name: str, opts: dict) -> dict:
+    """``opts`` if decoder ``name`` takes every one of them; ValueError listing the known ones."""
+    if not isinstance(opts, dict):
+        raise ValueError(f"decoder options must be a map, got {type(opts).__name__}")
+    known = decoder_options(name)
+    unknown = sorted(set(opts) - set(known))
+    if unknown:
+        raise ValueError(f"decoder {name} has no options {unknown}; known: {', '.join(known) or 'none'}")
+    return dict(opts)
 
 
 def build_decoder(name: str, path: str | os.PathLike | None = None, **opts: Any) -> VideoDecoder:

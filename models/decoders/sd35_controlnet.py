@@ -105,9 +105,13 @@ class SketchThenAnimateDecoder(VideoDecoder):
         keyframes = dict(cond.keyframes)
         for i, sketch in sorted(cond.sketches.items()):
             if i not in keyframes:
-                keyframes[i] = self.image_generator.generate(sketch, cond.caption or "", int(cond.seed) + int(i))
+                keyframes[i] = self.image_generator.generate(sketch, cond.prompt_for(i, i + 1), int(cond.seed) + int(i))
         return keyframes
 
-    def _decode(self, cond: Conditioning) -> np.ndarray:
-        inner = dataclasses.replace(cond, keyframes=self.keyframes(cond), sketches={})
-        return self.video_decoder.decode(inner).frames
+    def _decode(self, cond: Conditioning) -> tuple[np.ndarray, dict]:
+        keyframes = self.keyframes(cond)
+        inner = dataclasses.replace(cond, keyframes=keyframes, sketches={})
+        out = self.video_decoder.decode(inner)
+        generated = sorted(set(keyframes) - set(cond.keyframes))
+        return out.frames, {**out.notes, "images_generated_at": generated,
+                            "image_prompts": [cond.prompt_for(i, i + 1) for i in generated]}

@@ -56,6 +56,11 @@ def frame(h, w, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
+def spans(out: DecodedVideo) -> list[tuple[int, int, int]]:
+    """(start, stop, gen_frames) of each generated segment, as the decoder's notes record them."""
+    return [(c["start"], c["stop"], c["gen_frames"]) for c in out.notes["segments"]]
+
+
 def check(out: DecodedVideo, cond: Conditioning):
     assert isinstance(out, DecodedVideo)
     assert out.frames.dtype == np.uint8 and out.frames.shape == (cond.num_frames, cond.height, cond.width, 3)
@@ -78,7 +83,8 @@ def test_ltx_text_image_and_keyframes(models):
                                                              8: frame(32, 32, 2)})
     out = dec.decode(kf)
     check(out, kf)
-    assert out.notes["segments"] == [(0, 9, 9)] and out.notes["fps"] == 8.0
+    assert spans(out) == [(0, 9, 9)] and out.notes["fps"] == 8.0
+    assert out.notes["segments"][0]["prompt"] == "a man" and out.notes["segments"][0]["images_at"] == [0, 4, 8]
 
 
 def test_ltx_segments_and_sizes(models):
@@ -87,7 +93,7 @@ def test_ltx_segments_and_sizes(models):
     out = dec.decode(cond)
     check(out, cond)
     assert out.notes["gen_size"] == (32, 64)
-    segs = out.notes["segments"]
+    segs = spans(out)
     assert len(segs) == 3 and segs[0][0] == 0 and segs[-1][1] == 20
     assert all(g == 9 and stop - start <= 9 for start, stop, g in segs)
 
@@ -103,7 +109,7 @@ def test_wan_image_to_video(models):
     cond = Conditioning(13, 16, 16, caption="a man", keyframes={0: frame(16, 16), 6: frame(16, 16, 1)})
     out = dec.decode(cond)
     check(out, cond)
-    assert out.notes["segments"] == [(0, 7, 9), (6, 13, 9)]
+    assert spans(out) == [(0, 7, 9), (6, 13, 9)]
 
 
 def test_wan_first_last(models):
@@ -113,7 +119,7 @@ def test_wan_first_last(models):
                                                                 16: frame(16, 16, 2)})
     out = dec.decode(cond)
     check(out, cond)
-    assert out.notes["segments"] == [(0, 9, 9), (8, 17, 9)]
+    assert spans(out) == [(0, 9, 9), (8, 17, 9)]
     assert np.array_equal(out.frames, dec.decode(cond).frames)
 
 
@@ -135,7 +141,7 @@ def test_svd_fixed_length_segments(models):
     cond = Conditioning(10, 32, 32, fps=7, keyframes={0: frame(32, 32)})
     out = dec.decode(cond)
     a = check(out, cond)
-    assert out.notes["segments"] == [(0, 6, 6), (5, 10, 6)]
+    assert spans(out) == [(0, 6, 6), (5, 10, 6)]
     assert np.array_equal(a, dec.decode(cond).frames)
     with pytest.raises(ValueError, match="first frame"):
         dec.decode(Conditioning(6, 32, 32))
