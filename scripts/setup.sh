@@ -4,14 +4,16 @@
 #   2. .venv from Debian's /usr/bin/python3 with --system-site-packages (GNU Radio's bindings
 #      import only there), with pip constrained by constraints.txt (numpy<2, torch==2.13.0).
 #   3. The project installed editable, with its test, large-model and cluster (Ray) extras.
+#   4. The native kernels (scripts/build_kernels.sh), rebuilt only when their C sources change.
 # A stamp file records the inputs of step 3 so that a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-numba, python3-msgpack: what the installed blocks need beyond GNU Radio and numpy
-# when GNU Radio Companion runs a flowgraph with Debian's own interpreter (outside .venv).
+# python3-numba, python3-msgpack, python3-av: what the installed blocks need beyond GNU Radio and
+# numpy when GNU Radio Companion runs a flowgraph with Debian's own interpreter (outside .venv;
+# PyAV writes the sink's .mp4); gir1.2-gtk-3.0: GTK introspection, without which GRC cannot start.
 APT_PKGS=(gnuradio python3-uhd uhd-host ffmpeg cmake make python3-venv python3-dev g++ python3-numba
-          python3-msgpack)
+          python3-msgpack python3-av gir1.2-gtk-3.0)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -41,3 +43,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 .venv/bin/python -c "import gnuradio.gr, numba, numpy; assert numpy.__version__ < '2'" \
   || { echo "setup: the environment is broken (GNU Radio, numba or numpy<2 missing); delete .venv and retry" >&2; exit 1; }
+# 4. Native kernels: compiled with this machine's C compiler, nothing downloaded; a no-op when
+#    the library is newer than its sources (without a compiler, Python falls back to numba).
+bash scripts/build_kernels.sh

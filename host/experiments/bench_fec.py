@@ -4,6 +4,12 @@ Every measurement decodes the same pre-computed channel LLRs (AWGN, BPSK, a give
 times the decoder alone, after a warm-up call (numba compilation). Information throughput =
 information bits decoded / decoder seconds.
 
+LDPC min-sum is measured three ways on the same LLRs: ``minsum`` (what ``LdpcCode.decode`` runs
+by default: the native C decoder, float32, bit-exact to numba, where its library is built; the
+record's ``backend`` says which ran), ``minsum-numba`` (the numba reference) and, where the
+library is built, ``minsum-i8`` (native, 8-bit fixed point). ``ratio_vs_numba`` = throughput /
+``minsum-numba``'s in the same run.
+
 GNU Radio's ``fec.ldpc_decoder`` (3.10.5) is driven through a ``fec.decoder`` block in a
 flowgraph fed from a vector source, so its figure includes that flowgraph's small overhead.
 It takes received BPSK values y with the opposite sign to our LLRs (positive means 1) and
@@ -27,7 +33,8 @@ import time
 
 import numpy as np
 
-from semcom_blocks.phy.ldpc import LDPC_RATES, get_ldpc
+from semcom_blocks.phy import ldpc_native
+from semcom_blocks.phy.ldpc import LDPC_RATES, get_ldpc, minsum_backend
 from semcom_blocks.phy.snr import ebn0_to_esn0, noise_var_from_esn0
 
 __all__ = ["awgn_llrs", "bench_ldpc", "bench_turbo", "bench_grfec_ldpc", "bench_fec"]
@@ -52,19 +59,23 @@ def _timed(fn, min_seconds: float):
 
 
 def bench_ldpc(rate: str, ebn0_db: float, decoder: str = "minsum", frames: int = 2000, seed: int = 1,
-               min_seconds: float = 1.0, n: int = 648, llr=None, info=None):
-    """One LDPC measurement: a record dict, plus the LLRs and information bits used."""
+               min_seconds: float = 1.0, n: int = 648, llr=None, info=None, **decode_kwargs):
+    """One LDPC measurement: a record dict, plus the LLRs and information bits used.
+    ``decode_kwargs`` (max_iter, early_stop, ...) go to ``LdpcCode.decode`` and into the record."""
     code = get_ldpc(n, rate)
     if llr is None:
         rng = np.random.default_rng(seed)
         info = rng.integers(0, 2, (frames, code.k), dtype=np.uint8)
         llr = awgn_llrs(code.encode(info), code.rate, ebn0_db, rng)
-    code.decode(llr[:2], decoder=decoder)  # warm-up / compile
-    seconds, res = _timed(lambda: code.decode(llr, decoder=decoder), min_seconds)
-    record = {"code": "ldpc", "n": code.n, "rate": code.rate_name, "decoder": decoder, "ebn0_db": ebn0_db,
+    code.decode(llr[:2], decoder=decoder, **decode_kwargs)  # warm-up / compile
+    seconds, res = _timed(lambda: code.decode(llr, decoder=decoder, **decode_kwargs), min_seconds)
+    record = {"code": "ldpc", "n": code.n, "rate": code.rate_name, "decoder": decoder, **decode_kwargs,
+              "ebn0_db": ebn0_db,
               "frames": len(llr), "fer": float((res.bits != info).any(axis=1).mean()),
               "iterations_mean": float(res.iterations.mean()),
               "info_mbps": len(llr) * code.k / seconds / 1e6}
+    if decoder.startswith("minsum"):
+        record["backend"] = minsum_backend(decoder)
     return record, llr, info
 
 
@@ -132,17 +143,24 @@ def bench_fec(ebn0_db: float = 4.0, turbo_ebn0_db: float = 1.0, frames: int = 20
 
     for rate in rates:
         ms, llr, info = bench_ldpc(rate, ebn0_db, "minsum", frames, seed, min_seconds)
-        spa, _, _ = bench_ldpc(rate, ebn0_db, "spa", frames, seed, min_seconds, llr=llr, info=info)
+        same = {"llr": llr, "info": info}
+        ms_numba, _, _ = bench_ldpc(rate, ebn0_db, "minsum-numba", frames, seed, min_seconds, **same)
+        minsums = [ms, ms_numba]
+        if ldpc_native.available():
+            minsums.append(bench_ldpc(rate, ebn0_db, "minsum-i8", frames, seed, min_seconds, **same)[0])
+        for rec in minsums:
+            rec["ratio_vs_numba"] = rec["info_mbps"] / ms_numba["info_mbps"]
+        spa, _, _ = bench_ldpc(rate, ebn0_db, "spa", frames, seed, min_seconds, **same)
         if with_grfec:
             fair = bench_grfec_ldpc(rate, llr[:grfec_frames], info[:grfec_frames], ebn0_db)
             documented = bench_grfec_ldpc(rate, llr[:grfec_frames], info[:grfec_frames], ebn0_db, documented=True)
-            for rec in (ms, spa):
+            for rec in minsums + [spa]:
                 rec["ratio_vs_grfec"] = rec["info_mbps"] / fair["info_mbps"]
                 rec["ratio_vs_grfec_documented"] = rec["info_mbps"] / documented["info_mbps"]
             emit(fair)
             emit(documented)
-        emit(ms)
-        emit(spa)
+        for rec in minsums + [spa]:
+            emit(rec)
     for algorithm in ("maxlog", "logmap"):
         emit(bench_turbo(turbo_ebn0_db, algorithm=algorithm, seed=seed, min_seconds=min_seconds))
     return records

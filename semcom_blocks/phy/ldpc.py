@@ -10,9 +10,14 @@ H c = 0 over GF(2).
   has three nonzero blocks whose sum is one permutation, the others form a double diagonal, so
   the parity follows from one accumulation and a back substitution. No dense generator matrix.
 * Decoding is layered (check rows processed in order, posteriors updated after each row),
-  batched over codewords in numba, with early stopping on a zero syndrome:
+  batched over codewords, with early stopping on a zero syndrome:
 
-  - ``"minsum"``: normalized / offset min-sum, R = alpha * max(min|t| - offset, 0) (fast);
+  - ``"minsum"``: normalized / offset min-sum, R = alpha * max(min|t| - offset, 0) (fast). Runs
+    the native C decoder (``ldpc_native``: SIMD across codewords, float32, the same results as
+    the numba kernel bit for bit) where its library is built, else the numba kernel;
+  - ``"minsum-numba"``: the numba min-sum kernel (the reference the native one is tested on);
+  - ``"minsum-f32"``, ``"minsum-i8"``: the native decoder in float32 or 8-bit fixed point
+    (RuntimeError where the library is not built);
   - ``"spa"``: sum-product by the tanh rule in float64 (the reference).
 
 LLRs are log P(0)/P(1): positive means 0 (docs/architecture.md).
@@ -30,14 +35,16 @@ from importlib import resources
 import numba
 import numpy as np
 
+from . import ldpc_native
 from .fec_types import DecodeResult, as_bit_batch, as_llr_batch
 from .modulation import LLR_MAX
 
-__all__ = ["LDPC_LENGTHS", "LDPC_RATES", "LdpcCode", "get_ldpc", "parse_rate", "LdpcLayout"]
+__all__ = ["LDPC_LENGTHS", "LDPC_RATES", "DECODERS", "LdpcCode", "get_ldpc", "parse_rate", "minsum_backend",
+           "LdpcLayout"]
 
 LDPC_LENGTHS = (648, 1296, 1944)
 LDPC_RATES = ("1/2", "2/3", "3/4", "5/6")
-DECODERS = ("minsum", "spa")
+DECODERS = ("minsum", "minsum-numba", "minsum-f32", "minsum-i8", "spa")
 _RATE_TAG = {"1/2": "r12", "2/3": "r23", "3/4": "r34", "5/6": "r56"}
 
 
@@ -170,10 +177,13 @@ class LdpcCode:
                offset: float = 0.0, early_stop: bool = True, return_codeword: bool = False) -> DecodeResult:
         """Decode channel LLRs (B, n) (positive means 0) into DecodeResult(bits=(B, k) ...).
 
-        decoder:    "minsum" (layered normalized/offset min-sum, float32) or "spa" (layered
-                    sum-product, float64, tanh rule).
+        decoder:    "minsum" (layered normalized/offset min-sum, float32: native where built,
+                    else numba; see ``minsum_backend``), "minsum-numba" (the numba kernel),
+                    "minsum-f32" / "minsum-i8" (the native decoder in float32, bit-exact to
+                    numba, or 8-bit fixed point) or "spa" (layered sum-product, float64, tanh
+                    rule).
         max_iter:   iterations (full passes over all check rows), >= 1.
-        alpha, offset: min-sum normalization factor and offset; ignored by "spa".
+        alpha, offset: min-sum normalization factor and offset (LLR units); ignored by "spa".
         early_stop: stop a codeword as soon as its hard decisions satisfy every check.
         return_codeword: DecodeResult.bits holds the whole n-bit codeword instead of the k
                     information bits.
@@ -184,24 +194,52 @@ class LdpcCode:
             raise ValueError("max_iter must be >= 1")
         if not (0 < alpha <= 1.5) or offset < 0:
             raise ValueError("min-sum needs 0 < alpha <= 1.5 and offset >= 0")
-        dtype = np.float32 if decoder == "minsum" else np.float64
+        dtype = np.float64 if decoder == "spa" else np.float32
         x, single = as_llr_batch(llr, self.n, dtype=dtype)
         b = x.shape[0]
-        hard = np.empty((b, self.n), dtype=np.uint8)
-        iters = np.empty(b, dtype=np.int32)
-        ok = np.empty(b, dtype=np.bool_)
-        if decoder == "minsum":
-            _layered_minsum(x, self._layer_ptr, self._blk_col, self._blk_shift, self.z, int(max_iter),
-                            np.float32(alpha), np.float32(offset), early_stop, hard, iters, ok)
-            if not early_stop:
-                ok[:] = _syndrome_zero(hard, self.row_ptr, self.col_idx)
+        native = _native_for(decoder)
+        if native is not None:
+            precision = ldpc_native.DEFAULT_PRECISION if decoder == "minsum" else decoder.split("-")[1]
+            hard, iters, ok = native.run(x, self.row_ptr, self.col_idx, self.n, int(max_iter), alpha, offset,
+                                         early_stop, precision)
         else:
-            _layered_spa(x, self.row_ptr, self.col_idx, self.max_row_degree, int(max_iter),
-                         early_stop, hard, iters, ok)
+            hard = np.empty((b, self.n), dtype=np.uint8)
+            iters = np.empty(b, dtype=np.int32)
+            ok = np.empty(b, dtype=np.bool_)
+            if decoder == "spa":
+                _layered_spa(x, self.row_ptr, self.col_idx, self.max_row_degree, int(max_iter),
+                             early_stop, hard, iters, ok)
+            else:
+                _layered_minsum(x, self._layer_ptr, self._blk_col, self._blk_shift, self.z, int(max_iter),
+                                np.float32(alpha), np.float32(offset), early_stop, hard, iters, ok)
+                if not early_stop:
+                    ok[:] = _syndrome_zero(hard, self.row_ptr, self.col_idx)
         bits = hard if return_codeword else np.ascontiguousarray(hard[:, : self.k])
         if single:
             return DecodeResult(bits[0], iters[:1], ok[:1])
         return DecodeResult(bits, iters, ok)
+
+
+def _native_for(decoder: str):
+    """The native library for ``decoder``, or None where the numba kernels run it."""
+    if decoder in ("spa", "minsum-numba"):
+        return None
+    native = ldpc_native.get()
+    if native is None and decoder != "minsum":
+        raise RuntimeError(f"LDPC decoder {decoder!r} needs the native library {ldpc_native.library_path()} "
+                           "(build it with scripts/build_kernels.sh; unset SEMCOM_LDPC_NATIVE=0)")
+    return native
+
+
+def minsum_backend(decoder: str = "minsum") -> str:
+    """What runs ``decoder`` here: "numba", or "native-<precision>-<isa>" (e.g. native-f32-avx2)."""
+    if decoder not in DECODERS or decoder == "spa":
+        raise ValueError(f"not a min-sum decoder: {decoder!r}")
+    native = _native_for(decoder)
+    if native is None:
+        return "numba"
+    precision = ldpc_native.DEFAULT_PRECISION if decoder == "minsum" else decoder.split("-")[1]
+    return f"native-{precision}-{native.best_isa(precision)}"
 
 
 @lru_cache(maxsize=None)
