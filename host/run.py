@@ -119,15 +119,50 @@ def write_strip(path: Path, original: np.ndarray, rebuilt: np.ndarray, columns: 
     return path
 
 
-def _quality(rebuilt: np.ndarray, reference: np.ndarray) -> dict:
-    """psnr, ssim, ms_ssim and whatever optional metric has local weights (semcom_host.eval)."""
-    from semcom_host.eval.suite import video_metrics
+def _quality(rebuilt: np.ndarray, reference: np.ndarray, tx_ctx: dict, params: dict) -> dict:
+    """psnr, ssim, ms_ssim, whatever optional metric has local weights (semcom_host.eval), and how
+    well the sent descriptions survive: CLIP text score of each sent caption against its frames,
+    and BERTScore of the reconstruction's captions (by the scheme's ``captioner``) against them."""
+    from semcom_host.eval.suite import description_metrics, video_metrics
 
     m = video_metrics(reference, rebuilt, tasks=())
     out = {"psnr": m["psnr_db"], "ssim": m["ssim"], "ms_ssim": m["ms_ssim"]}
     out.update({k: m[k] for k in ("lpips", "lpips_net", "dists", "clip_image") if k in m})
-    out["metrics_skipped"] = dict(m.get("skipped") or {})
+    skipped = dict(m.get("skipped") or {})
+    described = sent_descriptions(tx_ctx, reference.shape[0])
+    captioner = _eval_captioner(params, skipped) if described else None
+    d = description_metrics(described, reference, rebuilt, captioner=captioner)
+    out.update({k: v for k, v in d.items() if k != "skipped"})
+    for k, why in (d.get("skipped") or {}).items():
+        skipped.setdefault(k, why)
+    out["metrics_skipped"] = skipped
     return out
+
+
+def sent_descriptions(tx_ctx: dict, num_frames: int) -> list[tuple[int, int, str]]:
+    """(start, stop, caption) of what the transmitter described: LGVSC's caption per segment, GVSC's
+    clip caption; [] for schemes that send no text."""
+    segs = (tx_ctx.get("manifest") or {}).get("segs")
+    if isinstance(tx_ctx.get("captions"), list) and segs:
+        return [(int(a), int(b), c) for (a, b), c in zip(segs, tx_ctx["captions"]) if c]
+    if isinstance(tx_ctx.get("caption"), str) and tx_ctx["caption"]:
+        return [(0, num_frames, tx_ctx["caption"])]
+    return []
+
+
+def _eval_captioner(params: dict, skipped: dict):
+    """The scheme's local VLM captioner for describing the reconstruction, or None (reason in
+    ``skipped["bertscore"]``)."""
+    name = str(params.get("captioner") or "")
+    if not name:
+        return None
+    from semcom_models.captioners import VLMCaptioner
+
+    try:
+        return VLMCaptioner.load(name, params.get("captioner_path") or None)
+    except (OSError, ImportError, ValueError) as exc:
+        skipped["bertscore"] = f"captioner {name}: {type(exc).__name__}: {exc}"
+        return None
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -196,13 +231,15 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     t0 = time.perf_counter()
     if rebuilt.shape != reference.shape:
         raise RuntimeError(f"the receiver produced {rebuilt.shape}, the reference is {reference.shape}")
-    quality = _quality(rebuilt, reference)
+    quality = _quality(rebuilt, reference, tx_ctx, p)
     stages["metrics"] = time.perf_counter() - t0
 
     report = {"scheme": scheme, "preset": preset_data["name"] if preset_data else None,
               "video": str(video), "frames": int(reference.shape[0]), "height": int(reference.shape[1]),
               "width": int(reference.shape[2]), "fps": fps, "via": via,
-              "decoder": rx_report.get("decoder"), "channel": channel, "snr_db": float(snr_db),
+              "decoder": rx_report.get("decoder"), "decoder_chain": rx_report.get("decoder_chain"),
+              "seconds_per_generated_second": rx_report.get("seconds_per_generated_second"),
+              "channel": channel, "snr_db": float(snr_db),
               "snr_est_db": rx_report.get("snr_est_db"), "seed": seed,
               **{k: tx_ctx.get(k) for k in ("cbr_net", "cbr_gross", "cbr_paper")},
               **({"bcr_paper": tx_ctx["bcr_paper"]} if "bcr_paper" in tx_ctx else {}),

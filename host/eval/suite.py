@@ -165,6 +165,51 @@ def caption_metrics(reference_text: str | Sequence[str], text: str, bert: Any = 
     return out
 
 
+def description_metrics(segments: Sequence[tuple[int, int, str]], reference: np.ndarray, reconstruction: np.ndarray,
+                        *, clip: Any = None, bert: Any = None, captioner: Any = None,
+                        device: str | None = None) -> dict[str, Any]:
+    """How well the reconstruction carries the descriptions that were sent.
+
+    ``segments``: (start, stop, caption) per described span (frames start..stop-1; one span for a
+    clip caption). Keys: ``clip_text`` / ``clip_text_reference`` (CLIP text-frame cosine of each
+    caption against its own frames of the reconstruction / the reference, averaged over frames),
+    and with a ``captioner`` (any object with ``caption_segments(video, [(start, stop)])``, e.g.
+    a :class:`semcom_models.captioners.VLMCaptioner`) ``bertscore`` (BERTScore F1 of the
+    reconstruction's captions against the sent ones, averaged over segments) and
+    ``captions_of_reconstruction``; ``skipped``: metric -> reason. ``clip``, ``bert`` as in
+    :func:`video_metrics` / :func:`caption_metrics` (None loads the configured model, False skips).
+    """
+    a, b = _frames_pair(reference, reconstruction)
+    if a.ndim == 3:
+        a, b = a[None], b[None]
+    spans = [(int(s), int(e), str(c)) for s, e, c in segments if c and 0 <= s < e <= a.shape[0]]
+    out: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    if not spans:
+        out["skipped"] = {"clip_text": "no description was sent", "bertscore": "no description was sent"}
+        return out
+    model, why = _get(clip, clip_score.CLIPScorer, lambda: clip_score.load_clip(device=device))
+    if model is None or model.tokenizer is None:
+        skipped["clip_text"] = why or f"{model.name}: the CLIP folder has no tokenizer"
+    else:
+        rec = np.concatenate([model.text_similarity(c, b[s:e]) for s, e, c in spans])
+        ref = np.concatenate([model.text_similarity(c, a[s:e]) for s, e, c in spans])
+        out["clip_text"], out["clip_text_reference"] = float(rec.mean()), float(ref.mean())
+    if captioner is None or captioner is False:
+        skipped["bertscore"] = DISABLED if captioner is False else \
+            "no captioner to describe the reconstruction (set the scheme's captioner param to a local VLM)"
+    else:
+        scorer, why = _get(bert, text_metrics.BERTScorer, lambda: text_metrics.load_bertscore())
+        if scorer is None:
+            skipped["bertscore"] = why  # type: ignore[assignment]
+        else:
+            texts = captioner.caption_segments(b, [(s, e) for s, e, _ in spans])
+            out["captions_of_reconstruction"] = list(texts)
+            out["bertscore"] = float(np.mean([scorer.score_one(t, [c]).f for t, (_, _, c) in zip(texts, spans)]))
+    out["skipped"] = skipped
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Downstream-task hooks
 # ------------------------------------------------------------------------------------------------

@@ -538,3 +538,44 @@ def test_captioning_task_and_registry_rules():
         ev.run_tasks(mid, mid, ["nope"])
     with pytest.raises(TypeError):
         ev.register_task("x", "not callable")
+
+
+# ------------------------------------------------------------------------------------------------
+# Descriptions sent against the reconstruction (what `semcom run` reports as clip_text, bertscore)
+# ------------------------------------------------------------------------------------------------
+
+class _FixedCaptioner:
+    """Stands in for a VLM: records the spans it is asked to describe, answers fixed texts."""
+
+    def __init__(self, texts):
+        self.texts, self.asked = list(texts), []
+
+    def caption_segments(self, video, segments):
+        self.asked.append((video.shape, list(segments)))
+        return self.texts[:len(segments)]
+
+
+def test_description_metrics_score_each_caption_against_its_own_frames(tmp_path, monkeypatch):
+    _save_tiny_clip(tmp_path / "clip")
+    _save_tiny_bert(tmp_path / "bert")
+    monkeypatch.setenv("SEMCOM_CLIP_PATH", str(tmp_path / "clip"))
+    monkeypatch.setenv("SEMCOM_BERTSCORE_PATH", str(tmp_path / "bert"))
+    a, b = _video(0, t=4), _video(1, t=4)
+    segments = [(0, 1, CAPTIONS[0]), (1, 4, CAPTIONS[1])]
+    captioner = _FixedCaptioner([CAPTIONS[0], CAPTIONS[2]])
+    m = suite.description_metrics(segments, a, b, captioner=captioner)
+    scorer = clip_score.load_clip()
+    per_frame = np.concatenate([scorer.text_similarity(CAPTIONS[0], b[:1]), scorer.text_similarity(CAPTIONS[1], b[1:])])
+    assert m["clip_text"] == pytest.approx(float(per_frame.mean()), abs=1e-6)
+    assert captioner.asked == [((4, 64, 64, 3), [(0, 1), (1, 4)])]
+    bert = text_metrics.load_bertscore()
+    want = np.mean([bert.score_one(CAPTIONS[0], [CAPTIONS[0]]).f, bert.score_one(CAPTIONS[2], [CAPTIONS[1]]).f])
+    assert m["bertscore"] == pytest.approx(float(want), abs=1e-9) and m["skipped"] == {}
+    assert m["captions_of_reconstruction"] == [CAPTIONS[0], CAPTIONS[2]]
+
+
+def test_description_metrics_say_why_they_did_not_run(tmp_path):
+    a = _video(0, t=2)
+    m = suite.description_metrics([(0, 2, "a caption")], a, a, clip=False, captioner=None)
+    assert "disabled" in m["skipped"]["clip_text"] and "captioner" in m["skipped"]["bertscore"]
+    assert suite.description_metrics([], a, a)["skipped"]["clip_text"] == "no description was sent"

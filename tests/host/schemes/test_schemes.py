@@ -61,6 +61,10 @@ def test_scheme_through_the_video_loopback_flowgraph(clip, tmp_path, name):
     for key in ("scheme", "channel", "snr_db", "psnr", "ssim", "ms_ssim", "stage_seconds"):
         assert key in r
     assert r["ms_ssim"] is None and "ms_ssim" in r["metrics_skipped"]      # 64 x 64 < 176 pixels
+    if r["decoder_chain"] is not None:   # the schemes with a generative receiver: what ran ends the chain
+        assert r["decoder_chain"][-1] == {"name": r["decoder"]}
+    if "caption" in (get_scheme(name).defaults or {}):   # sent text, no CLIP or captioner here: said so
+        assert "clip_text" in r["metrics_skipped"] and "captioner" in r["metrics_skipped"]["bertscore"]
     assert r["stage_seconds"]["flowgraph"] > 0 and r["stage_seconds"]["total"] >= r["stage_seconds"]["flowgraph"]
     for f in ("reconstructed.mp4", "strip.png", "report.json"):
         assert (tmp_path / f).stat().st_size > 0
