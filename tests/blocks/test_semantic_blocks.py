@@ -127,7 +127,8 @@ def test_stopping_the_flowgraph_decodes_what_arrived(video, tmp_path):
 
 
 class Killer(gr.basic_block):
-    """On the source's "encoded" status: kill the service, bring it back ``after_s`` later."""
+    """On the source's "sent" status (every transmission published, the sink about to decode): kill
+    the service, bring it back ``after_s`` later."""
 
     def __init__(self, service: ServiceProcess, after_s: float):
         gr.basic_block.__init__(self, name="killer", in_sig=None, out_sig=None)
@@ -137,7 +138,7 @@ class Killer(gr.basic_block):
         self.restarter = None
 
     def _handle(self, msg):
-        if pmt.to_python(msg).get("state") == "encoded" and self.restarter is None:
+        if pmt.to_python(msg).get("state") == "sent" and self.restarter is None:
             self.service.kill()
             self.restarter = threading.Timer(self.after, self.service.start)
             self.restarter.start()
@@ -145,7 +146,7 @@ class Killer(gr.basic_block):
 
 def test_service_killed_and_restarted_mid_run(video, tmp_path):
     """The service is down when the flowgraph starts (the source's encode waits through a gap)
-    and is killed again as soon as the encode is answered (the sink's decode meets a gap)."""
+    and is killed again once the source has sent everything (the sink's decode meets a gap)."""
     path, frames = video
     svc = ServiceProcess(free_tcp_address(), log_path=tmp_path / "service.log")
     killer = Killer(svc, after_s=0.8)
