@@ -86,12 +86,20 @@ def _probe_perceptual(name: str, device: str | None) -> str:
     return f"distance {float(np.mean(model.distance(_frame(), _frame(seed=1)))):.3f}"
 
 
+def _probe_annotators(name: str, device: str | None) -> str:
+    from semcom_models.sketch import extract_sketch
+
+    shapes = [extract_sketch(_frame(), method).shape for method in ("pidinet", "hed")]
+    return f"PiDiNet and HED sketches of one frame: {shapes}"
+
+
 #: model name -> probe(name, device) -> a one-line result; names without one are only located
 PROBES: dict[str, Callable[[str, str | None], str]] = {
     **dict.fromkeys(("qwen2.5-vl", "qwen2-vl", "llava-onevision", "internvl3"), _probe_vlm),
     **dict.fromkeys(("ltx-video", "wan2.1-i2v", "wan2.1-flf2v", "wan2.1-vace", "cogvideox", "cogvideox-i2v", "svd"),
                     _probe_decoder),
     "sd3.5": _probe_sd35,
+    "annotators": _probe_annotators,
     "clip": _probe_clip,
     "bertscore": _probe_bertscore,
     **dict.fromkeys(("lpips-alex", "lpips-vgg", "dists"), _probe_perceptual),

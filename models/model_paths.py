@@ -66,8 +66,8 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     "sd3.5": KnownModel("stable-diffusion-3.5-large", "Stable Diffusion 3.5 (text-to-image base)"),
     "sd3.5-controlnet-canny": KnownModel("stable-diffusion-3.5-large-controlnet-canny",
                                          "SD3.5 Large ControlNet on Canny edges"),
-    # Learned sketch extractors (semcom_models.sketch.ControlNetAuxSketcher)
-    "annotators": KnownModel("Annotators", "controlnet_aux annotator weights (table5_pidinet.pth, ControlNetHED.pth)"),
+    # Learned sketch extractors (semcom_models.sketch: PiDiNet, HED in plain torch)
+    "annotators": KnownModel("Annotators", "PiDiNet/HED annotator weights (table5_pidinet.pth, ControlNetHED.pth)"),
     # Open-Sora runs from its own repository (a git checkout) and checkpoint folder.
     "opensora-repo": KnownModel("Open-Sora", "git checkout of hpcaitech/Open-Sora (v2.0)"),
     "opensora": KnownModel("Open-Sora-v2", "Open-Sora 2.0 checkpoints (hpcai-tech/Open-Sora-v2)"),

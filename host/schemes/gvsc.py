@@ -14,7 +14,8 @@ Text: UTF-8 through LTE turbo R = 1/3 + 4-QAM with CRC-32 (unit ``text``). Image
 ``image_size`` x ``image_size``, through the shipped attention DJSCC models (``djscc_first_frame``,
 ``djscc_sketch``; analog units ``ff.<chunk>`` and ``sk<frame>.<chunk>``), conditioned on the
 transmitter's ``snr_db`` at the encoder and on the receiver's own SNR estimate at the decoder.
-Sketches are XDoG edge maps (``sketcher``: "xdog" or "canny"; semcom_models.sketch).
+Sketches are edge maps (``sketcher``: "xdog" (default) or "canny", weight-free, or "pidinet" or
+"hed", learned, with weights from the local annotators folder; semcom_models.sketch).
 
 Receiver (:mod:`.reconstruct`): a generative decoder when one is configured (preferences:
 text -> ltx-video, cogvideox; first frame -> ltx-video, wan2.1-i2v, svd, cogvideox-i2v;

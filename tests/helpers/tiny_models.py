@@ -331,3 +331,46 @@ def save_qwen_vl(path: Path, version: str = "2.5") -> Path:
         "temporal_patch_size": 2, "min_pixels": 56 * 56, "max_pixels": 28 * 28 * 64,
         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}))
     return Path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learned sketch extractors (semcom_models.pidinet, semcom_models.hed), full size, random weights
+# ---------------------------------------------------------------------------------------------
+
+def save_pidinet(folder: Path, seed: int = 0) -> Path:
+    """A random-weight PiDiNet written as lllyasviel/Annotators' ``table5_pidinet.pth`` is laid out:
+    ``{"epoch": ..., "state_dict": {"module.<name>": tensor}}`` (a DataParallel training
+    checkpoint). Biases of the CDCM, CSAM, reduction and classifier convolutions start at 0 as in
+    the reference initialisation; the classifier's weights are 25 (the reference's 0.25 times 100)
+    so that the random edge map spans most of 0..255 instead of a flat grey."""
+    from semcom_models.pidinet import PIDINET_FILE, PiDiNet
+
+    torch.manual_seed(seed)
+    net = PiDiNet()
+    with torch.no_grad():
+        for module in (*net.dilations, *net.attentions):
+            module.conv1.bias.zero_()
+        for module in net.conv_reduces:
+            module.conv.bias.zero_()
+        net.classifier.weight.fill_(25.0)
+        net.classifier.bias.zero_()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {f"module.{k}": v.detach().clone() for k, v in net.state_dict().items()}
+    torch.save({"epoch": 14, "state_dict": state}, folder / PIDINET_FILE)
+    return folder / PIDINET_FILE
+
+
+def save_hed(folder: Path, seed: int = 0) -> Path:
+    """A random-weight ControlNet HED written as ``ControlNetHED.pth`` is: a plain state dict.
+    ``norm`` is set to a mid-grey offset (0..255 units), as a trained one is."""
+    from semcom_models.hed import HED_FILE, ControlNetHED
+
+    torch.manual_seed(seed)
+    net = ControlNetHED()
+    with torch.no_grad():
+        net.norm.copy_(torch.tensor([123.0, 117.0, 104.0]).view(1, 3, 1, 1))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, folder / HED_FILE)
+    return folder / HED_FILE

@@ -1,12 +1,9 @@
-"""Sketch extractors: XDoG and Canny on a synthetic square; the controlnet_aux adapter's errors."""
-import importlib.util
-
+"""Sketch extractors: XDoG and Canny on a synthetic square (PiDiNet and HED: test_sketch_learned.py)."""
 import numpy as np
 import pytest
 
 from semcom_models.decoders.base import Conditioning
-from semcom_models.model_paths import ENV_CONFIG, ENV_ROOT, env_var
-from semcom_models.sketch import ANNOTATORS_MODEL, ControlNetAuxSketcher, canny, extract_sketch, sketch_frames, xdog
+from semcom_models.sketch import canny, extract_sketch, sketch_frames, xdog
 
 
 def _square(h=64, w=80):
@@ -58,29 +55,9 @@ def test_sketch_frames_fit_conditioning():
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="unknown sketch method"):
-        extract_sketch(_square(), "pidinet")
+        extract_sketch(_square(), "dexined")
     with pytest.raises(ValueError, match="H x W x 3"):
         xdog(_square()[..., 0])
     with pytest.raises(ValueError, match="uint8"):
         canny(_square().astype(np.float32))
 
-
-def test_controlnet_aux_adapter_errors(tmp_path, monkeypatch):
-    var = env_var(ANNOTATORS_MODEL)
-    for v in (var, ENV_ROOT, ENV_CONFIG):
-        monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/semcom/models.yaml
-    with pytest.raises(FileNotFoundError, match=var):
-        ControlNetAuxSketcher("pidinet")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        ControlNetAuxSketcher("pidinet", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="table5_pidinet.pth"):
-        ControlNetAuxSketcher("pidinet", tmp_path)
-    with pytest.raises(ValueError, match="unknown"):
-        ControlNetAuxSketcher("dexined", tmp_path)
-    (tmp_path / "ControlNetHED.pth").write_bytes(b"")
-    monkeypatch.setenv(var, str(tmp_path))
-    if importlib.util.find_spec("controlnet_aux") is not None:
-        pytest.skip("controlnet_aux is installed: the missing-package error cannot be exercised")
-    with pytest.raises(ImportError, match="controlnet-aux"):
-        ControlNetAuxSketcher("hed")
