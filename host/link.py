@@ -4,16 +4,23 @@ The flowgraph is the one of flowgraphs/loopback_sim.grc, built here so that its 
 be swept: random transmission source (one digital unit, one analog unit per transmission) ->
 OFDM Burst TX (random gaps: random arrival times) -> SemCom Channel -> OFDM Burst RX.
 
-Channels: ``awgn`` (noise only), ``cfo`` (noise + carrier offset ``cfo`` subcarrier spacings),
-``multipath`` (noise + EPA Rayleigh fading at 20 MS/s, 5 Hz Doppler), ``all`` (the three).
-A simulated second of 5 Hz fading lasts far longer than a run, so one flowgraph would see one
-channel: fading channels run ``frames_per_channel`` transmissions per flowgraph (default 1),
-each flowgraph with its own seed, i.e. its own channel realisation.
+Channels (``semcom_blocks.phy.channel.scenario_settings``): ``awgn`` (noise only), ``cfo``
+(noise + carrier offset ``cfo`` subcarrier spacings), ``multipath`` (noise + EPA Rayleigh fading
+at 20 MS/s, 5 Hz Doppler), ``all`` (the three), ``radio`` (a USRP-like front end: carrier offset,
+DC, IQ imbalance, phase noise, PA clipping, 12-bit ADC, 20 ppm SRO) and one per fading profile
+(flat, epa, eva, etu, tdl-a, tdl-b, tdl-c). ``impairments``: single radio impairments (``sro_ppm``
+and ``impairments.IMPAIRMENT_KEYS``) added to or replacing the scenario's. A simulated second
+of 5 Hz fading lasts far longer than a run, so one flowgraph would see one channel: fading
+channels run ``frames_per_channel`` transmissions per flowgraph (default 1), each flowgraph
+with its own seed, i.e. its own channel realisation.
 
-Figures (one JSON object): frames_sent; frames_detected (bursts whose SIG and table decoded);
+Figures (one JSON object): the channel's settings (``settings``: what the channel block got
+besides SNR and seed); frames_sent; frames_detected (bursts whose SIG and table decoded);
 detection_rate; per: digital units not delivered with a passing CRC / sent; analog_snr_db:
 10 log10(sum |x|^2 / sum |x_hat - x|^2) over the analog units received; snr_est_db: the
-receiver's own Es/N0 estimates, averaged in linear scale; the receiver's loss counters.
+receiver's own Es/N0 estimates, averaged in linear scale; the receiver's loss counters
+(false detections, SIG and table failures, truncated bursts, bursts dropped for their level,
+non-finite samples).
 """
 from __future__ import annotations
 
@@ -23,13 +30,14 @@ import time
 
 import numpy as np
 
-from semcom_blocks.phy.loopback import scenario_settings
+from semcom_blocks.phy.channel import scenario_settings
 from semcom_blocks.phy.snr import mean_db
 
 
 def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, digital_bytes: int = 100,
              analog_symbols: int = 256, cfo: float = 1.2, modulation: str = "qpsk", rate: str = "1/2",
-             seed: int = 1, frames_per_channel: int | None = None, timeout_s: float = 600.0) -> dict:
+             seed: int = 1, frames_per_channel: int | None = None, timeout_s: float = 600.0,
+             impairments: dict | None = None) -> dict:
     """Run the loopback; return the JSON-ready measurement (see the module docstring)."""
     from semcom_blocks.phy.fec import PayloadCoder
     from semcom_blocks.phy.wire import unpack_received
@@ -39,7 +47,7 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
         raise ValueError("frames must be >= 1")
     if not math.isfinite(snr_db):
         raise ValueError("snr_db must be finite")
-    settings = scenario_settings(channel, cfo)
+    settings = scenario_settings(channel, cfo, **(impairments or {}))
     group = frames_per_channel or (1 if settings["profile"] != "none" else frames)
     coder = PayloadCoder("ldpc", 648, rate, modulation, "crc32")
     received, stats, seconds = [], {}, 0.0
@@ -52,13 +60,13 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
             stats[key] = stats.get(key, 0) + value
         seconds += secs
 
-    seen, digital_ok, sig_power, err_power, snr_db = set(), 0, 0.0, 0.0, []
+    seen, digital_ok, sig_power, err_power, snr_est = set(), 0, 0.0, 0.0, []
     for got in received:
         if got.seq in seen or got.seq >= frames:
             continue  # a duplicate or a false detection that decoded to a foreign number
         seen.add(got.seq)
         sent = random_transmission(got.seq, seed, digital_bytes, analog_symbols, coder)
-        snr_db.append(got.snr_est_db)
+        snr_est.append(got.snr_est_db)
         for unit, ref in zip(got.units, sent.units):
             if unit.kind == "digital":
                 digital_ok += bool(unit.crc_ok and unit.data == ref.data)
@@ -72,9 +80,12 @@ def run_link(channel: str = "awgn", snr_db: float = 10.0, frames: int = 100, dig
         "detection_rate": len(seen) / frames,
         "per": (1 - digital_ok / digital_sent) if digital_sent else None,
         "analog_snr_db": 10 * math.log10(sig_power / err_power) if err_power > 0 else None,
-        "snr_est_db": mean_db(snr_db),
+        "snr_est_db": mean_db(snr_est), "settings": settings,
+        "false_detections": stats["false_detections"],
         "sig_failures": stats["sig_failures"], "table_failures": stats["table_failures"],
-        "frames_truncated": stats["frames_truncated"], "samples": stats["samples_in"],
+        "frames_truncated": stats["frames_truncated"],
+        "level_drops": stats.get("level_too_low", 0) + stats.get("level_too_high", 0),
+        "samples_nonfinite": stats["samples_nonfinite"], "samples": stats["samples_in"],
         "channel_realisations": -(-frames // group), "seconds": round(seconds, 3), "seed": seed,
     }
 

@@ -7,7 +7,7 @@ What happens (``run_video``):
 2. ``load_models``: the semantic service starts in this process on a free loopback port, with
    every built-in scheme, its codecs loaded first (or ``address`` names a running one, e.g. on a
    GPU host).
-3. ``flowgraph``: semcom_blocks.video_loopback (flowgraphs/video_loopback.grc): Semantic Source ->
+3. ``flowgraph``: semcom_blocks.video_loopback (flowgraphs/video_loopback_nogui.grc): Semantic Source ->
    OFDM Burst TX -> SemCom Channel (``channel`` scenario at ``snr_db``, Es/N0 per data
    subcarrier in dB) -> OFDM Burst RX -> Semantic Sink. The service's stage timings of the
    encoder (``tx_*``) and decoder (``rx_*``) come back in the report. With ``via="engine"`` the
@@ -169,9 +169,11 @@ def _eval_captioner(params: dict, skipped: dict):
 def run_video(video, scheme: str | None = None, *, preset: str | None = None, channel: str = "awgn",
               snr_db: float = 10.0, params: dict | None = None, frames: int = DEFAULT_FRAMES,
               size: int = DEFAULT_SIZE, out_dir=None, seed: int = 1, cfo: float = 1.2, address: str | None = None,
-              via: str = "flowgraph", timeout_s: float = 900.0, log=None) -> dict:
-    """Run one clip through one scheme and channel; the report dict (see the module docstring)."""
-    from semcom_blocks.phy.loopback import scenario_settings
+              via: str = "flowgraph", timeout_s: float = 900.0, impairments: dict | None = None, log=None) -> dict:
+    """Run one clip through one scheme and channel; the report dict (see the module docstring).
+    ``impairments``: single radio impairments added to the channel scenario's
+    (``semcom_blocks.phy.channel.scenario_settings`` overrides: dc_dbc, phase_noise_hz, ...)."""
+    from semcom_blocks.phy.channel import scenario_settings
     from semcom_host.service.registry import get_scheme, load_builtin_schemes
     from semcom_models.video_io import read_video
 
@@ -201,7 +203,8 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
         p["image_size"] = int(size)
     fill_captions(defaults, p, video)
     spec.merge_params(p)  # bad params fail here, before anything starts
-    settings = scenario_settings(channel, cfo)
+    impairments = {k: v for k, v in (impairments or {}).items() if v is not None}
+    settings = scenario_settings(channel, cfo, **impairments)
 
     t0 = time.perf_counter()
     reference, fps = read_video(video, max_frames=frames or None, size=(size, size) if size else None)
@@ -217,7 +220,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     stages["load_models"] = time.perf_counter() - t0
     if via == "engine":
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_engine(
-            spec, reference, fps, p, channel, snr_db, cfo, seed)
+            spec, reference, fps, p, channel, snr_db, cfo, seed, impairments)
         stages["engine"] = seconds
     else:
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_flowgraph(
@@ -239,7 +242,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
               "width": int(reference.shape[2]), "fps": fps, "via": via,
               "decoder": rx_report.get("decoder"), "decoder_chain": rx_report.get("decoder_chain"),
               "seconds_per_generated_second": rx_report.get("seconds_per_generated_second"),
-              "channel": channel, "snr_db": float(snr_db),
+              "channel": channel, "impairments": impairments, "snr_db": float(snr_db),
               "snr_est_db": rx_report.get("snr_est_db"), "seed": seed,
               **{k: tx_ctx.get(k) for k in ("cbr_net", "cbr_gross", "cbr_paper")},
               **({"bcr_paper": tx_ctx["bcr_paper"]} if "bcr_paper" in tx_ctx else {}),
@@ -282,7 +285,7 @@ def jsonable(x):
     return str(x)
 
 
-def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed):
+def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed, impairments):
     """The scheme in this process over the PHY engine; see run_video."""
     from semcom_blocks.phy.loopback import simulate
     from semcom_blocks.phy.wire import pack_transmission
@@ -292,7 +295,7 @@ def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed):
     merged = spec.merge_params(params)
     merged["fps"] = float(fps or 25.0)
     txs, ctx = spec.encoder(reference, merged)
-    frames_rx, stats = simulate(txs, snr_db, channel, cfo=cfo, seed=seed)
+    frames_rx, stats = simulate(txs, snr_db, channel, cfo=cfo, seed=seed, **impairments)
     received = [received_to_dict(f) for f in frames_rx]
     rebuilt, report = spec.decoder(received, ctx, merged)   # with nothing received the scheme conceals
     return (np.asarray(rebuilt), report, [pack_transmission(t) for t in txs], received, stats, ctx,

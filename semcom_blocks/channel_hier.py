@@ -1,12 +1,15 @@
 """GNU Radio channel for the OFDM PHY: ``semcom_channel`` (complex stream in, complex stream out).
 
 The same model and conventions as ``semcom_blocks.phy.channel.ChannelSim`` (read its module
-docstring for the SNR derivation and units), built from C++ blocks::
+docstring for the SNR derivation and units), built from C++ blocks and, for the radio
+front-end impairments, two numpy blocks running ``phy.impairments.Impairments``::
 
-    in -> channels.selective_fading_model     (profile != "none": Rayleigh taps, Jakes Doppler)
+    in -> radio_stage(tx)                     (clip set: PA compression)
+       -> channels.selective_fading_model     (profile != "none": Rayleigh taps, Jakes Doppler)
        -> blocks.delay(3) + filter.mmse_resampler_cc (sro_ppm != 0: epsilon = 1 + sro_ppm 1e-6)
        -> blocks.rotator_cc                   (CFO: exp(j 2 pi cfo n / fft_len))
        -> blocks.add_cc + analog.noise_source_c  (AWGN, E|w|^2 = noise_variance(snr_db, ...))
+       -> radio_stage(rx)                     (any set: phase noise, IQ imbalance, DC, ADC)
        -> out
 
 * ``snr_db``: Es/N0 per data subcarrier in dB, for transmitted samples of unit average power
@@ -27,7 +30,15 @@ docstring for the SNR derivation and units), built from C++ blocks::
   interpolator is the accuracy limit: against an exact band-limited resampling its error is
   about -23 dB of the signal for 52 of 64 subcarriers used and -37 dB for the inner 26
   (``ChannelSim``'s 32-tap sinc: about -95 dB), an SNR ceiling when sro_ppm != 0.
-* ``seed``: integer in [0, 2**24); fading and noise generators are seeded from it
+* radio impairments (``phy.impairments``, all off by default): ``clip`` (PA saturation in
+  multiples of the unit RMS; None or 0: none) and ``rapp_p`` (Rapp smoothness; None: ideal
+  clipper); ``phase_noise_hz`` (Wiener linewidth in Hz at ``sample_rate``, the phase running on
+  across the whole stream); ``iq_gain_db``, ``iq_phase_deg``; ``dc_dbc`` (None or -inf: none)
+  and ``dc_phase_deg``; ``adc_bits`` (None or 0: none) and ``adc_full_scale``. Invalid values
+  raise ValueError when the block is made. ``phy.channel.scenario_settings`` names sets of
+  them (``radio``). The two stages are Python blocks: keep a reference to the channel block
+  while its flowgraph runs (GRC's generated code and ``semcom link`` do).
+* ``seed``: integer in [0, 2**24); fading, noise and phase-noise generators are seeded from it
   (GNU Radio's own generators: the realisations differ from ``ChannelSim``'s for one seed).
 
 Why not channels.channel_model (measured on GNU Radio 3.10.5, 2e5 to 2e6 samples per seed):
@@ -63,24 +74,56 @@ from .phy.channel import (
     noise_variance,
     profile_taps,
 )
+from .phy.impairments import Impairments
 
-__all__ = ["semcom_channel"]
+__all__ = ["semcom_channel", "radio_stage"]
 
 #: samples by which filter.mmse_resampler_cc advances its output (its 8-tap interpolator
 #: reads x[i + 3 + mu]); compensated with a delay in front of it.
 MMSE_RESAMPLER_ADVANCE = 3
 
 
+class radio_stage(gr.sync_block):
+    """complex64 in, complex64 out, through ``Impairments.tx`` (``side`` "tx": the PA) or
+    ``Impairments.rx`` (``side`` "rx": phase noise, IQ imbalance, DC, ADC; the oscillator phase
+    carries on from one work call to the next). ``seed`` seeds the phase-noise generator."""
+
+    def __init__(self, impairments: Impairments, side: str, sample_rate: float = 1e6, seed: int = 0):
+        gr.sync_block.__init__(self, name=f"semcom_radio_{side}", in_sig=[np.complex64], out_sig=[np.complex64])
+        if side not in ("tx", "rx"):
+            raise ValueError(f"side must be 'tx' or 'rx', got {side!r}")
+        self.impairments, self.side = impairments, side
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self._rng = np.random.default_rng([int(seed), 0x5EED])
+        self.phase = 0.0
+
+    def work(self, input_items, output_items):
+        x = input_items[0]
+        if self.side == "tx":
+            y = self.impairments.tx(x)
+        else:
+            y, self.phase = self.impairments.rx(x, self._rng, self.sample_rate, 1.0, self.phase)
+        output_items[0][:] = y
+        return len(x)
+
+
 class semcom_channel(gr.hier_block2):
-    """Multipath, SRO, CFO and AWGN for OFDM bursts of unit sample power (module docstring)."""
+    """Multipath, SRO, CFO, AWGN and radio impairments for OFDM bursts of unit sample power
+    (module docstring)."""
 
     def __init__(self, snr_db: float = 20.0, fft_len: int = 64, n_used: int = 52,
                  cfo_subcarriers: float = 0.0, sro_ppm: float = 0.0, profile: str = "none",
                  sample_rate: float = 1e6, doppler_hz: float = 0.0, seed: int = 0,
-                 delay_spread_ns: float = 100.0, n_sinusoids: int = 8):
+                 delay_spread_ns: float = 100.0, n_sinusoids: int = 8, clip: float | None = None,
+                 rapp_p: float | None = None, phase_noise_hz: float = 0.0, iq_gain_db: float = 0.0,
+                 iq_phase_deg: float = 0.0, dc_dbc: float | None = None, dc_phase_deg: float = 45.0,
+                 adc_bits: int | None = None, adc_full_scale: float = 4.0):
         gr.hier_block2.__init__(self, "semcom_channel",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        self.impairments = Impairments(clip=clip, rapp_p=rapp_p, phase_noise_hz=phase_noise_hz,
+                                       iq_gain_db=iq_gain_db, iq_phase_deg=iq_phase_deg, dc_dbc=dc_dbc,
+                                       dc_phase_deg=dc_phase_deg, adc_bits=adc_bits, adc_full_scale=adc_full_scale)
         self._fft_len, self._n_used = check_numerology(fft_len, n_used)
         self._sample_rate = check_positive("sample_rate", sample_rate)
         doppler_hz = check_nonnegative("doppler_hz", doppler_hz)
@@ -100,6 +143,10 @@ class semcom_channel(gr.hier_block2):
         self._doppler_hz = doppler_hz
 
         chain = []
+        self.tx_stage = self.rx_stage = None
+        if self.impairments.has_tx:
+            self.tx_stage = radio_stage(self.impairments, "tx", self._sample_rate, seed)
+            chain.append(self.tx_stage)
         self.fading = None
         if self._profile is not None:
             delays, powers = profile_taps(self._profile, self._sample_rate,
@@ -129,7 +176,11 @@ class semcom_channel(gr.hier_block2):
         self.connect(self, *chain)
         self.connect(chain[-1], (self.adder, 0))
         self.connect(self.noise, (self.adder, 1))
-        self.connect(self.adder, self)
+        if self.impairments.has_rx:
+            self.rx_stage = radio_stage(self.impairments, "rx", self._sample_rate, seed)
+            self.connect(self.adder, self.rx_stage, self)
+        else:
+            self.connect(self.adder, self)
 
     def _phase_inc(self, cfo: float) -> float:
         return 2 * math.pi * cfo / self._fft_len

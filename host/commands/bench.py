@@ -10,15 +10,15 @@ from .common import print_json
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="throughput benchmarks",
-                       description="Throughput benchmarks (one core unless said). 'fec': our LDPC 648 decoders (every rate) "
-                                   "and turbo K=1024 decoder, and GNU Radio gr-fec's LDPC decoder on the same "
-                                   "channel values (given our exact LLRs, and driven as its documentation says), "
-                                   "with the ratios. 'phy': receive throughput (MS/s) of our OFDM burst receiver "
-                                   "and of GNU Radio's digital.ofdm_rx on bursts of the same length, each as a "
-                                   "flowgraph pinned to one core. 'metrics': seconds per frame of PSNR, SSIM and "
-                                   "MS-SSIM (semcom_models.metrics) against torchmetrics per frame, as the module "
-                                   "used to compute them, on the same frames (a real clip and its JPEG copy) in "
-                                   "one run, with the ratios, the largest per-frame difference and the cold cost "
+                       description="Throughput benchmarks (one core unless said). 'fec': our LDPC 648 decoders "
+                                   "(every rate) and turbo K=1024 decoder, and GNU Radio gr-fec's LDPC decoder on "
+                                   "the same channel values (given our exact LLRs, and driven as its documentation "
+                                   "says), with the ratios. 'phy': receive throughput (MS/s) of our OFDM burst "
+                                   "receiver and of GNU Radio's digital.ofdm_rx on bursts of the same length, each "
+                                   "as a flowgraph pinned to one core. 'metrics': seconds per frame of PSNR, SSIM "
+                                   "and MS-SSIM (semcom_models.metrics) against torchmetrics per frame, as the "
+                                   "module used to compute them, on the same frames (a real clip and its JPEG copy) "
+                                   "in one run, with the ratios, the largest per-frame difference and the cold cost "
                                    "of a one-off run (fresh interpreter: import and first call).")
     p.add_argument("target", choices=("fec", "phy", "metrics"))
     p.add_argument("--ebn0", type=float, default=4.0, help="Eb/N0 of the LDPC LLRs in dB (default 4)")

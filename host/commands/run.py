@@ -1,11 +1,11 @@
 """`semcom run`: one video through one scheme and channel (the video loopback flowgraph)."""
 from __future__ import annotations
 
-from .common import parse_param, print_json
+from .common import add_impairment_arguments, impairments_of, parse_param, print_json
 
 
 def register(sub) -> None:
-    from semcom_blocks.phy.loopback import SCENARIOS
+    from semcom_blocks.phy.channel import SCENARIOS
 
     p = sub.add_parser("run", help="one video through one scheme and channel (the video loopback flowgraph)",
                        description="Send a video through a semantic scheme over the OFDM PHY and a simulated "
@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="scheme parameter (VALUE parsed as JSON, else taken as text); repeatable")
     p.add_argument("--channel", choices=SCENARIOS, default="awgn",
-                   help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all")
+                   help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all; radio (a USRP-like "
+                        "front end, see `semcom link --help`); or a fading profile")
     p.add_argument("--snr", type=float, default=10.0, help="Es/N0 per data subcarrier in dB (default 10)")
     p.add_argument("--frames", type=int, default=16, help="frames from the start of the clip (0 = all; default 16)")
     p.add_argument("--size", type=int, default=256, help="frames are resized to SIZE x SIZE (default 256)")
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--address", help="use the semantic service at this address instead of starting one")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--list", action="store_true", help="list schemes and presets and exit")
+    add_impairment_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
 
@@ -57,6 +59,7 @@ def run(args) -> int:
     params = dict(parse_param(t) for t in args.param)
     log = (lambda *a: None) if args.json else print
     report = run_video(args.video, args.scheme, preset=args.preset, channel=args.channel, snr_db=args.snr,
+                       impairments=impairments_of(args),
                        params=params, frames=args.frames, size=args.size, out_dir=args.out, seed=args.seed,
                        address=args.address, via=args.via, log=log)
     if args.json:

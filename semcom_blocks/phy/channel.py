@@ -1,4 +1,5 @@
-"""Channel models for the OFDM PHY in numpy: multipath fading, SRO, timing offset, CFO, AWGN.
+"""Channel models for the OFDM PHY in numpy: multipath fading, SRO, timing offset, CFO, AWGN, and
+the radio front-end impairments of ``impairments.py`` (PA, phase noise, IQ imbalance, DC, ADC).
 
 Importable without GNU Radio. ``semcom_blocks.channel_hier.semcom_channel`` is the same model
 as a GNU Radio block built on gr-channels; both take their noise power from ``noise_variance``
@@ -24,8 +25,10 @@ The cyclic prefix and the preamble have the same per-sample power, so they chang
 With multipath, the profile is normalised to unit total average power, so ``snr_db`` is the
 average SNR (each realisation's SNR varies around it).
 
-Order of impairments in ``ChannelSim``: multipath (tapped delay line) -> sample-rate offset
--> timing offset -> carrier frequency offset -> AWGN. Units:
+Order of impairments in ``ChannelSim``: PA compression -> multipath (tapped delay line) ->
+sample-rate offset -> timing offset -> carrier frequency offset -> AWGN -> phase noise -> IQ
+imbalance -> DC offset -> ADC quantization (the front-end models and their units are in
+``impairments.py``; all are off by default). Units:
 
 * ``sample_rate`` in Hz; profile delays in ns; ``doppler_hz`` the maximum Doppler shift in Hz;
 * ``sro_ppm``: the receiver's sample period is (1 + sro_ppm * 1e-6) transmitter sample periods:
@@ -38,9 +41,15 @@ Order of impairments in ``ChannelSim``: multipath (tapped delay line) -> sample-
 * noise: circular complex Gaussian, variance ``noise_variance(snr_db, ...)`` on every output
   sample (leading zeros and multipath tail included).
 
-Random draws come from numpy Generators seeded from ``seed``: one stream for the fading and one
-for the noise (``SeedSequence(seed).spawn(2)``), so the same seed gives the same fading
-realisations at every SNR of a sweep.
+Named scenarios (``scenario_settings``, ``SCENARIOS``): the channel block's keyword arguments
+for ``awgn``, ``cfo``, ``multipath``, ``all``, ``radio`` (a USRP-like front end, ``RADIO_BUNDLE``)
+and one per fading profile; the table ``semcom link`` reads (``channel_sim_kwargs`` turns an
+entry into ``ChannelSim`` arguments).
+
+Random draws come from numpy Generators seeded from ``seed``: one stream for the fading, one
+for the noise and one for the phase noise (``SeedSequence(seed).spawn(3)``: the first two are
+those of ``spawn(2)``), so the same seed gives the same fading realisations at every SNR of a
+sweep.
 """
 from __future__ import annotations
 
@@ -49,11 +58,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .impairments import IMPAIRMENT_KEYS, Impairments, check_finite, check_nonnegative, check_positive
 from .snr import noise_var_from_esn0
 
 __all__ = ["PowerDelayProfile", "PROFILES", "get_profile", "profile_names", "profile_taps",
            "noise_variance", "sos_fading", "fractional_interp", "ChannelSim", "apply_channel",
-           "check_finite", "check_positive", "check_nonnegative", "check_numerology", "check_snr_db"]
+           "check_finite", "check_positive", "check_nonnegative", "check_numerology", "check_snr_db",
+           "SCENARIOS", "RADIO_BUNDLE", "scenario_names", "scenario_settings", "channel_sim_kwargs"]
 
 #: half-width (samples) of the Kaiser-windowed sinc used for fractional delays and resampling.
 INTERP_HALF_WIDTH = 16
@@ -169,33 +180,6 @@ def get_profile(profile) -> PowerDelayProfile | None:
     if key not in PROFILES:
         raise ValueError(f"unknown channel profile {profile!r}; choose one of {', '.join(profile_names())}")
     return PROFILES[key]
-
-
-def check_finite(name: str, value) -> float:
-    """``value`` as a float; ValueError naming ``name`` unless it is a finite number."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def check_positive(name: str, value) -> float:
-    """``value`` as a float; ValueError naming ``name`` unless it is finite and > 0."""
-    v = check_finite(name, value)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
-def check_nonnegative(name: str, value) -> float:
-    """``value`` as a float; ValueError naming ``name`` unless it is finite and >= 0."""
-    v = check_finite(name, value)
-    if v < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return v
 
 
 def check_numerology(fft_len, n_used) -> tuple[int, int]:
@@ -331,7 +315,8 @@ def sos_fading(n_samples: int, doppler_hz: float, sample_rate: float, n_paths: i
 
 
 class ChannelSim:
-    """Burst channel: multipath -> SRO -> timing offset -> CFO -> AWGN (see the module docstring).
+    """Burst channel: PA -> multipath -> SRO -> timing offset -> CFO -> AWGN -> phase noise -> IQ
+    imbalance -> DC -> ADC (see the module docstring).
 
     Parameters (units and conventions in the module docstring):
 
@@ -344,20 +329,26 @@ class ChannelSim:
     * ``doppler_hz``: 0 gives block fading (independent complex Gaussian taps, held for the
       whole call); > 0 gives taps that evolve within the call (``sos_fading``, ``n_sinusoids``);
     * ``sro_ppm``, ``timing_offset`` (samples), ``cfo`` (subcarrier spacings);
-    * ``seed``: int (or None for fresh entropy) seeding the fading and noise Generators.
+    * front-end impairments, off by default (``impairments.Impairments`` for units and checks):
+      ``clip`` (PA saturation, x RMS), ``rapp_p``, ``phase_noise_hz`` (linewidth at
+      ``sample_rate``), ``iq_gain_db``, ``iq_phase_deg``, ``dc_dbc``, ``dc_phase_deg``,
+      ``adc_bits``, ``adc_full_scale``; or ``impairments``, an ``Impairments`` (not both);
+    * ``seed``: int (or None for fresh entropy) seeding the fading, noise and phase-noise Generators.
 
     Each call is an independent channel realisation. The output has len(x) + max path delay
     samples after multipath (the tail is kept), scaled by 1/(1 + sro_ppm 1e-6) by the SRO, plus
-    ceil(timing_offset) leading samples. After a call, ``last_path_gains`` holds the complex
-    path gains ((n_paths,) for block fading, (n_paths, n) over the multipath output with
-    Doppler), ``path_delays`` the delays in samples, and ``impulse_response()`` the taps.
+    ceil(timing_offset) leading samples; the phase noise starts at phase 0 in every call. After
+    a call, ``last_path_gains`` holds the complex path gains ((n_paths,) for block fading,
+    (n_paths, n) over the multipath output with Doppler), ``path_delays`` the delays in
+    samples, and ``impulse_response()`` the taps.
     """
 
     def __init__(self, snr_db=math.inf, *, fft_len: int = 64, n_used: int = 52,
                  signal_power: float = 1.0, profile="none", sample_rate: float = 1e6,
                  doppler_hz: float = 0.0, delay_spread_ns: float | None = None,
                  delay_mode: str = "round", n_sinusoids: int = 16, sro_ppm: float = 0.0,
-                 timing_offset: float = 0.0, cfo: float = 0.0, seed: int | None = 0):
+                 timing_offset: float = 0.0, cfo: float = 0.0, seed: int | None = 0, impairments=None,
+                 **impairment_kwargs):
         self.fft_len, self.n_used = check_numerology(fft_len, n_used)
         self.signal_power = check_positive("signal_power", signal_power)
         self.snr_db = check_snr_db(snr_db)
@@ -385,9 +376,15 @@ class ChannelSim:
         if delay_mode == "sinc" and not np.all(np.mod(self.path_delays, 1) == 0):
             length += PATH_SINC_HALF_WIDTH
         self.path_filters = np.stack([_path_filter(d, length) for d in self.path_delays])
-        fading_ss, noise_ss = np.random.SeedSequence(seed).spawn(2)
+        if impairments is not None and impairment_kwargs:
+            raise ValueError("give either impairments or single impairment arguments, not both")
+        if impairments is not None and not isinstance(impairments, Impairments):
+            raise ValueError(f"impairments must be an Impairments, got {type(impairments).__name__}")
+        self.impairments = impairments or Impairments.from_kwargs(**impairment_kwargs)
+        fading_ss, noise_ss, phase_ss = np.random.SeedSequence(seed).spawn(3)
         self._fading_rng = np.random.default_rng(fading_ss)
         self._noise_rng = np.random.default_rng(noise_ss)
+        self._phase_rng = np.random.default_rng(phase_ss)
         self.last_path_gains: np.ndarray | None = None
 
     @property
@@ -431,7 +428,8 @@ class ChannelSim:
         if x.ndim != 1:
             raise ValueError(f"input must be a 1-D array of samples, got shape {x.shape}")
         out_dtype = np.complex64 if x.dtype in (np.complex64, np.float32) else np.complex128
-        y = self._multipath(x)
+        imp = self.impairments
+        y = self._multipath(imp.tx(x, self.signal_power) if imp.has_tx else x)
         if self.sro_ppm != 0 and y.size:
             ratio = 1.0 + self.sro_ppm * 1e-6
             n_out = int(np.floor((y.size - 1) / ratio)) + 1
@@ -448,9 +446,83 @@ class ChannelSim:
         if var > 0:
             w = self._noise_rng.standard_normal((2, y.size))
             y = y + np.sqrt(var / 2) * (w[0] + 1j * w[1])
+        if imp.has_rx:
+            y, _ = imp.rx(y, self._phase_rng, self.sample_rate, self.signal_power)
         return y.astype(out_dtype)
 
 
 def apply_channel(x, snr_db=math.inf, *, seed: int | None = 0, **kwargs) -> np.ndarray:
     """One call of ``ChannelSim(snr_db, seed=seed, **kwargs)`` on ``x``."""
     return ChannelSim(snr_db, seed=seed, **kwargs)(x)
+
+
+# -- named scenarios ----------------------------------------------------------------------------
+
+#: the ``radio`` bundle: a pair of USRP-class radios over a cable (no multipath). Carrier offset
+#: in subcarrier spacings (the ``cfo`` argument of scenario_settings, default 1.2), LO leakage
+#: -20 dBc, IQ imbalance 0.5 dB / 3 degrees (image rejection 28 dB), 1 kHz phase-noise
+#: linewidth, PA clipping at 1.5 x RMS, a 12-bit ADC (default full scale), 20 ppm sample-rate
+#: offset.
+RADIO_BUNDLE = {"dc_dbc": -20.0, "iq_gain_db": 0.5, "iq_phase_deg": 3.0, "phase_noise_hz": 1e3, "clip": 1.5,
+                "adc_bits": 12, "sro_ppm": 20.0}
+
+#: fading scenarios: profile -> (sample rate in Hz, maximum Doppler in Hz). The rate puts the
+#: profile's delay spread inside the 16-sample cyclic prefix (EVA: 2.51 us at 4 MS/s is 10
+#: samples, ETU: 5 us at 2 MS/s is 10; at 20 MS/s the TDL profiles' 100 ns default delay spread
+#: puts all but their weakest taps inside it). Doppler 5 Hz throughout (pedestrian, as EPA5):
+#: the receiver estimates the channel once per burst, from its preamble and SIG, and a burst of
+#: a few ms at EVA70 / ETU70 speeds drifts too far from that estimate.
+_FADING = {"flat": (20e6, 5.0), "epa": (20e6, 5.0), "eva": (4e6, 5.0), "etu": (2e6, 5.0),
+           "tdl-a": (20e6, 5.0), "tdl-b": (20e6, 5.0), "tdl-c": (20e6, 5.0)}
+
+#: scenario names: ``awgn`` (noise only), ``cfo`` (+ carrier offset), ``multipath`` (+ EPA at
+#: 20 MS/s, 5 Hz Doppler), ``all`` (the three), ``radio`` (``RADIO_BUNDLE`` + carrier offset,
+#: no multipath), and one per fading profile (``_FADING``: Rayleigh fading, no carrier offset).
+SCENARIOS = ("awgn", "cfo", "multipath", "all", "radio") + tuple(PROFILES)
+
+
+def scenario_names() -> tuple[str, ...]:
+    """The names ``scenario_settings`` accepts (``SCENARIOS``)."""
+    return SCENARIOS
+
+
+def scenario_settings(scenario: str, cfo: float = 1.2, **overrides) -> dict:
+    """Keyword arguments of the SemCom Channel block (``channel_hier.semcom_channel``) for a named
+    scenario, besides ``snr_db`` and ``seed``: ``cfo_subcarriers``, ``profile``,
+    ``sample_rate`` (Hz), ``doppler_hz``, and for ``radio`` the impairments of ``RADIO_BUNDLE``.
+
+    ``cfo``: the carrier offset (subcarrier spacings) of the scenarios that have one (cfo, all,
+    radio). ``overrides``: further block arguments (``sro_ppm`` and ``IMPAIRMENT_KEYS``) that
+    replace or add to the scenario's; None values are ignored. ValueError for an unknown scenario
+    or argument, or an invalid impairment.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown channel {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    cfo = check_finite("cfo", cfo)
+    settings = {"cfo_subcarriers": cfo if scenario in ("cfo", "all", "radio") else 0.0,
+                "profile": "none", "sample_rate": 20e6, "doppler_hz": 0.0}
+    if scenario in ("multipath", "all"):
+        settings.update(profile="epa", doppler_hz=5.0)
+    elif scenario in _FADING:
+        rate, doppler = _FADING[scenario]
+        settings.update(profile=scenario, sample_rate=rate, doppler_hz=doppler)
+    elif scenario == "radio":
+        settings.update(RADIO_BUNDLE)
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(extra) - set(IMPAIRMENT_KEYS) - {"sro_ppm"}
+    if unknown:
+        raise ValueError(f"unknown channel settings {sorted(unknown)}; known: sro_ppm, {', '.join(IMPAIRMENT_KEYS)}")
+    settings.update(extra)
+    if "sro_ppm" in settings:
+        settings["sro_ppm"] = check_finite("sro_ppm", settings["sro_ppm"])
+    Impairments.from_kwargs(**{k: v for k, v in settings.items() if k in IMPAIRMENT_KEYS})  # validates
+    return settings
+
+
+def channel_sim_kwargs(settings: dict) -> dict:
+    """``scenario_settings`` output as ``ChannelSim`` keyword arguments (``cfo_subcarriers`` is
+    ``ChannelSim``'s ``cfo``; everything else has the same name)."""
+    out = dict(settings)
+    if "cfo_subcarriers" in out:
+        out["cfo"] = out.pop("cfo_subcarriers")
+    return out

@@ -1,5 +1,6 @@
-"""Compiled per-burst kernels of the receiver (numba): detection, timing, derotation, channel
-fitting, equalisation and the linear LLRs of BPSK/QPSK.
+"""Compiled per-burst kernels of the receiver (numba): channel fitting, equalisation and phase
+tracking, the linear LLRs of BPSK/QPSK; and, from rx_sync.py (re-exported here), input
+cleaning and DC blocking, detection, timing and derotation.
 
 A burst's OFDM symbols are few and small (n_sym x 52 values), so in numpy the receiver's time
 goes into the fixed cost of dozens of small array operations per burst; these kernels do the
@@ -14,198 +15,11 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["append_clean", "stf_detect", "ltf_search", "derotate_blocks", "ltf_channel",
-           "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span",
+from .rx_sync import append_clean, append_clean_dc, derotate_blocks, ltf_search, stf_detect, stf_plateau
+
+__all__ = ["append_clean", "append_clean_dc", "stf_detect", "stf_plateau", "ltf_search", "derotate_blocks",
+           "ltf_channel", "fit_channel_omp", "equalize", "sig_channel_looks", "linear_llr", "tile_span",
            "hard_syndrome"]
-
-
-@numba.njit(cache=True, inline="always")
-def _stf_block(r, L, b, lagged, prod, energy, have):
-    """Fill block b's sums once: energy[b] = sum |r[i]|^2 and, if ``lagged``, prod[b] = sum
-    conj(r[i]) r[i + L] over i in [b L, b L + L) (float64 / complex128 accumulators)."""
-    if have[b]:
-        return
-    e, acc_re, acc_im = 0.0, 0.0, 0.0
-    for i in range(b * L, b * L + L):
-        a = r[i]
-        ar, ai = float(a.real), float(a.imag)
-        e += ar * ar + ai * ai
-        if lagged:
-            c = r[i + L]
-            cr, ci = float(c.real), float(c.imag)
-            acc_re += ar * cr + ai * ci  # conj(a) c
-            acc_im += ar * ci - ai * cr
-    energy[b] = e
-    if lagged:
-        prod[b] = complex(acc_re, acc_im)
-    have[b] = 1
-
-
-@numba.njit(cache=True, inline="always")
-def _stf_window(prod, energy, j, B):
-    """(autocorrelation sum, normalised rho) of the window of blocks j .. j + B - 1: rho =
-    |sum prod| / sqrt(sum energy[b] * sum energy[b + 1]), at most 1."""
-    c = 0j
-    early, late = 0.0, 0.0
-    for b in range(j, j + B):
-        c += prod[b]
-        early += energy[b]
-        late += energy[b + 1]
-    return c, min(abs(c) / (math.sqrt(early * late) + 1e-30), 1.0)
-
-
-@numba.njit(cache=True)
-def stf_detect(r, L, B, j_first, threshold, prod, energy, have):
-    """The first STF plateau at or after grid lag j_first: (j0, coarse CFO in cycles/sample), or
-    (-1, 0.0) when there is none in r.
-
-    The normalised autocorrelation at lag L over windows of B blocks of L samples, on the grid
-    of lags d = j L, j = 0 .. nb - B (nb = (len(r) - L) // L blocks with a full lagged partner;
-    none at all when nb < B + 3): per block b, prod_b = sum conj(r[i]) r[i + L] and energy_b =
-    sum |r[i]|^2; corr_j = sum_{b=j}^{j+B-1} prod_b, early_j the energies of the same blocks,
-    late_j those of blocks j+1 .. j+B, rho_j = min(|corr_j| / sqrt(early_j late_j), 1). Window
-    sums are direct sums of B block sums, in float64 (running-sum differences cancel on long
-    buffers). j0 is the first j >= j_first with rho above ``threshold`` at j, j+1 and j+2; the
-    CFO is the angle of corr at the largest rho of j0 .. j0+3, divided by 2 pi L.
-
-    Block sums are computed when a window first needs them and kept in prod (nb,), energy
-    (nb + 1,) and have (nb + 1,) (zeros: not yet), which the caller allocates per buffer:
-    successive searches move forward, and the blocks inside decoded bursts are never summed.
-    """
-    nb = (r.size - L) // L
-    if nb < B + 3:
-        return -1, 0.0
-    n_out = nb - B + 1
-    j_first = max(j_first, 0)
-    if j_first >= n_out:
-        return -1, 0.0
-    for b in range(j_first, min(j_first + B + 4, nb + 1)):
-        _stf_block(r, L, b, b < nb, prod, energy, have)
-    rhos = np.empty(4)
-    corrs = np.empty(4, np.complex128)
-    run = 0
-    j = j_first
-    while j < n_out:
-        b = j + B + 3  # windows j .. j+3 need blocks up to j + B + 3
-        if b <= nb:
-            _stf_block(r, L, b, b < nb, prod, energy, have)
-        c, rho = _stf_window(prod, energy, j, B)
-        rhos[(j - j_first) % 4] = rho
-        corrs[(j - j_first) % 4] = c
-        if rho > threshold:
-            run += 1
-            if run == 3:
-                j0 = j - 2
-                best_rho, best_c = -1.0, 0j
-                for jj in range(j0, min(j0 + 4, n_out)):
-                    if jj <= j:
-                        rho, c = rhos[(jj - j_first) % 4], corrs[(jj - j_first) % 4]
-                    else:  # one window ahead of the scan
-                        c, rho = _stf_window(prod, energy, jj, B)
-                    if rho > best_rho:
-                        best_rho, best_c = rho, c
-                return j0, math.atan2(best_c.imag, best_c.real) / (2 * math.pi * L)
-        else:
-            run = 0
-        j += 1
-    return -1, 0.0
-
-
-@numba.njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
-def ltf_search(r, lo, n, cfo, tpl):
-    """Timing of the long training field in r[lo:lo+n] with the carrier offset ``cfo`` (cycles per
-    sample) removed (phase zero at r[lo]).
-
-    xc[l] = |sum_k seg[l+k] conj(tpl[k])| for every lag with a full template (N = len(tpl)),
-    and both[l] = xc[l] + xc[l+N]: the best lag starts the first of two long symbols N apart.
-    Returns (best lag from lo, both[best], energy sum |seg[best .. best+2N)|^2, angle of
-    sum conj(seg[best+k]) seg[best+N+k], radians). n must be >= 2N + 1.
-    """
-    N = tpl.size
-    seg_re = np.empty(n)
-    seg_im = np.empty(n)
-    w = -2.0 * math.pi * cfo
-    ramp = np.empty(N, np.complex128)  # exp(j w k) = exp(j w N q) exp(j w i), k = q N + i
-    for i in range(N):
-        ramp[i] = complex(math.cos(w * i), math.sin(w * i))
-    for q in range(0, (n + N - 1) // N):
-        base = complex(math.cos(w * q * N), math.sin(w * q * N))
-        for i in range(min(N, n - q * N)):
-            k = q * N + i
-            v = r[lo + k]
-            d = complex(float(v.real), float(v.imag)) * (base * ramp[i])
-            seg_re[k] = d.real
-            seg_im[k] = d.imag
-    t_re = np.empty(N)
-    t_im = np.empty(N)
-    for k in range(N):
-        t_re[k] = float(tpl[k].real)
-        t_im[k] = float(tpl[k].imag)
-    n_xc = n - N + 1
-    xc = np.empty(n_xc)
-    for lag in range(n_xc):
-        acc_re, acc_im = 0.0, 0.0
-        for k in range(N):
-            sr, si = seg_re[lag + k], seg_im[lag + k]
-            acc_re += sr * t_re[k] + si * t_im[k]  # seg conj(tpl)
-            acc_im += si * t_re[k] - sr * t_im[k]
-        xc[lag] = math.sqrt(acc_re * acc_re + acc_im * acc_im)
-    best, best_val = 0, -1.0
-    for lag in range(n_xc - N):
-        v = xc[lag] + xc[lag + N]
-        if v > best_val:
-            best, best_val = lag, v
-    energy = 0.0
-    for k in range(best, best + 2 * N):
-        energy += seg_re[k] * seg_re[k] + seg_im[k] * seg_im[k]
-    d_re, d_im = 0.0, 0.0
-    for k in range(N):
-        ar, ai = seg_re[best + k], seg_im[best + k]
-        br, bi = seg_re[best + N + k], seg_im[best + N + k]
-        d_re += ar * br + ai * bi  # conj(a) b
-        d_im += ar * bi - ai * br
-    return best, best_val, energy, math.atan2(d_im, d_re)
-
-
-@numba.njit(cache=True)
-def derotate_blocks(r, i0, n_blocks, stride, skip, size, cfo, t0):
-    """(n_blocks, size) complex128 blocks r[i0 + m stride + skip + j], j < size, with the carrier
-    offset removed: times exp(-2 pi i cfo t), t = t0 + m stride + skip + j the sample's distance
-    from the reference (the burst's first long symbol). The phase is a per-block factor times a
-    per-sample ramp, each from cos/sin (no recurrence, no drift). Ready for np.fft.fft(axis=1)."""
-    w = -2.0 * math.pi * cfo
-    ramp = np.empty(size, np.complex128)
-    for j in range(size):
-        ramp[j] = complex(math.cos(w * j), math.sin(w * j))
-    row = np.empty(size, np.complex128)
-    out = np.empty((n_blocks, size), np.complex128)
-    for m in range(n_blocks):
-        t = t0 + m * stride + skip
-        ph = complex(math.cos(w * t), math.sin(w * t))
-        for j in range(size):
-            row[j] = ph * ramp[j]
-        base = i0 + m * stride + skip
-        for j in range(size):
-            v = r[base + j]
-            out[m, j] = complex(float(v.real), float(v.imag)) * row[j]
-    return out
-
-
-@numba.njit(cache=True)
-def append_clean(head, x):
-    """head followed by x (complex64), with every non-finite sample of x replaced by 0, in one
-    pass; returns (the new buffer, how many samples were replaced)."""
-    out = np.empty(head.size + x.size, np.complex64)
-    out[:head.size] = head
-    bad = 0
-    for i in range(x.size):
-        v = x[i]
-        if math.isfinite(v.real) and math.isfinite(v.imag):
-            out[head.size + i] = v
-        else:
-            out[head.size + i] = 0
-            bad += 1
-    return out, bad
 
 
 @numba.njit(cache=True)
@@ -298,35 +112,49 @@ def ltf_channel(spec, bins, ltf_scale, fmat, gram):
 
 
 @numba.njit(cache=True)
-def _track(x, width):
-    """A straight line through x plus a centered moving average (up to ``width``) of what the
-    line leaves (edges padded with the end values)."""
+def _track(x, r, q_floor):
+    """Common-phase track of per-symbol measurements x (radians, unwrapped), each with noise
+    variance r (rad^2): a least-squares line (a residual carrier offset: returned as ``drift``,
+    radians per symbol) plus what the line leaves, modelled as a random walk (phase noise) with
+    step variance q and smoothed by a Kalman filter and Rauch-Tung-Striebel smoother. q is
+    estimated from the residual's first differences, E[(e[i+1] - e[i])^2] = q + 2 r, and floored
+    at q_floor r (without phase noise the smoother then averages over a few symbols each side).
+    Returns (track, drift)."""
     n = x.size
-    out = x.copy()
     if n < 3:
-        return out
+        return x.copy(), 0.0
     mid = (n - 1) / 2.0
-    mean = 0.0
+    mean, num, den = 0.0, 0.0, 0.0
     for i in range(n):
         mean += x[i]
     mean /= n
-    num, den = 0.0, 0.0
     for i in range(n):
-        t = i - mid
-        num += t * x[i]
-        den += t * t
-    slope = num / den
-    resid = np.empty(n)
+        num += (i - mid) * x[i]
+        den += (i - mid) * (i - mid)
+    drift = num / den
+    e = np.empty(n)
     for i in range(n):
-        resid[i] = x[i] - (mean + (i - mid) * slope)
-    w = min(width, n)
-    half = w // 2
-    for i in range(n):
-        acc = 0.0
-        for j in range(i - half, i - half + w):
-            acc += resid[min(max(j, 0), n - 1)]
-        out[i] = mean + (i - mid) * slope + acc / w
-    return out
+        e[i] = x[i] - (mean + (i - mid) * drift)
+    s2 = 0.0
+    for i in range(n - 1):
+        s2 += (e[i + 1] - e[i]) ** 2
+    r = max(r, 1e-12)
+    q = max(s2 / (n - 1) - 2 * r, q_floor * r)
+    mf = np.empty(n)  # filtered means and variances
+    pf = np.empty(n)
+    mf[0], pf[0] = e[0], r
+    for i in range(1, n):
+        pp = pf[i - 1] + q
+        k = pp / (pp + r)
+        mf[i] = mf[i - 1] + k * (e[i] - mf[i - 1])
+        pf[i] = (1 - k) * pp
+    out = np.empty(n)
+    ms = mf[n - 1]
+    out[n - 1] = mean + (n - 1 - mid) * drift + ms
+    for i in range(n - 2, -1, -1):
+        ms = mf[i] + pf[i] / (pf[i] + q) * (ms - mf[i])
+        out[i] = mean + (i - mid) * drift + ms
+    return out, drift
 
 
 @numba.njit(cache=True)
@@ -346,7 +174,7 @@ def _slope_phasors(rate, m0, used_k):
 
 @numba.njit(cache=True)
 def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, first_symbol, pilot_k, used_k, m0,
-             prior_num, prior_den, cpe_width, want_mmse):
+             prior_num, prior_den, q_floor, want_mmse):
     """Pilot phase tracking and zero-forcing equalisation of one run of OFDM symbols.
 
     spec: (n_sym, fft_len) FFT output of the symbols (CFO removed, FFT order); the used
@@ -356,7 +184,8 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
     numbers (float); m0: the first symbol's distance from the long training field's mean FFT
     window, in symbols; prior_num, prior_den: phase-slope sums of earlier symbols of the burst.
 
-    Common phase per symbol: angle of sum_p y_p conj(h_p x_p), unwrapped, then ``_track``.
+    Common phase per symbol: angle of sum_p y_p conj(h_p x_p), unwrapped, then ``_track`` with the
+    measurement variance n0 / (2 sum_p |h_p|^2) and ``q_floor``.
     Phase slope: rate * m * k with one rate per burst, by weighted least squares over every
     pilot (weights |h_p|^2) of the residual pilot phases. The correction applied to symbol i on
     subcarrier k is exp(-j (cpe[i] + rate (m0 + i) k)).
@@ -364,7 +193,8 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
     Returns (zf: (n_sym, n_data) complex64, nv: (n_data,) float32 noise variance n0/|h_d|^2,
     cpe: (n_sym,) common phases (radians), rate (radians per symbol per subcarrier), num, den:
     updated slope sums, mmse: (n_sym, n_data) complex64 y conj(h) / (|h|^2 + n0) of the
-    phase-corrected symbols if ``want_mmse``, else (0, n_data)).
+    phase-corrected symbols if ``want_mmse``, else (0, n_data), drift: the common phase's
+    straight-line slope, radians per symbol).
     """
     n_sym = spec.shape[0]
     n_pil = pilot_pos.size
@@ -385,7 +215,11 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
     for i in range(1, n_sym):  # unwrap
         d = cpe[i] - cpe[i - 1]
         cpe[i] -= 2 * math.pi * round(d / (2 * math.pi))
-    cpe = _track(cpe, cpe_width)
+    h2p = 0.0
+    for p in range(n_pil):
+        hp = h[pilot_pos[p]]
+        h2p += hp.real * hp.real + hp.imag * hp.imag
+    cpe, drift = _track(cpe, n0 / (2 * max(h2p, 1e-30)), q_floor)
     num, den = prior_num, prior_den
     derot = np.empty(n_sym, np.complex128)  # exp(-j cpe)
     for i in range(n_sym):
@@ -424,36 +258,46 @@ def equalize(spec, bins, rx_scale, h, n0, pilot_pos, data_pos, pilot_table, firs
                 mmse[i, d] = y * g_mmse[d]
         for u in range(n_used):
             slope[u] *= slope_step[u]
-    return zf, nv, cpe, rate, num, den, mmse
+    return zf, nv, cpe, rate, num, den, mmse, drift
 
 
 @numba.njit(cache=True)
-def sig_channel_looks(spec, bins, rx_scale, cpe, rate, m0, used_k, tx_bits, data_pos, pilot_pos, pilot_table):
+def sig_channel_looks(spec, bins, rx_scale, cpe, rate, m0, used_k, tx_bits, data_pos, pilot_pos, pilot_table, h):
     """Mean over the SIG symbols of y * corr * conj(known) on every used subcarrier: the SIG,
     once decoded, is n_sym more looks at the channel. spec: (n_sym, fft_len) FFT output (CFO
     removed); corr = exp(-j (cpe[i] + rate (m0 + i) k)), the phase correction the equaliser
     applied (its cpe and rate); tx_bits: the decoded coded bits (n_sym n_data, BPSK: bit 0 -> -1,
     1 -> +1, in data-subcarrier order); pilot_table rows are symbols 0.. of the SIG (|known| = 1,
-    so conj(known) = 1 / known). Returns (n_used,) complex128."""
+    so conj(known) = 1 / known). h: the channel the SIG was equalised with. Returns ((n_used,)
+    complex128 looks, mean |y corr - h known|^2: the noise per subcarrier as the equaliser saw
+    it, thermal noise plus whatever phase noise, IQ image and clipping add and the phase tracking
+    leaves)."""
     n_sym = spec.shape[0]
     n_used = bins.size
     n_data = data_pos.size
     slope, slope_step = _slope_phasors(rate, m0, used_k)
     acc = np.zeros(n_used, np.complex128)
+    resid = 0.0
     for i in range(n_sym):
         common = complex(math.cos(cpe[i]), -math.sin(cpe[i]))
         for d in range(n_data):
             u = data_pos[d]
             x = 2.0 * tx_bits[i * n_data + d] - 1.0
-            acc[u] += spec[i, bins[u]] * rx_scale * (common * slope[u]) * x
+            v = spec[i, bins[u]] * rx_scale * (common * slope[u]) * x
+            acc[u] += v
+            e = v - h[u]
+            resid += e.real * e.real + e.imag * e.imag
         for p in range(pilot_pos.size):
             u = pilot_pos[p]
-            acc[u] += spec[i, bins[u]] * rx_scale * (common * slope[u]) * pilot_table[i % pilot_table.shape[0], p]
+            v = spec[i, bins[u]] * rx_scale * (common * slope[u]) * pilot_table[i % pilot_table.shape[0], p]
+            acc[u] += v
+            e = v - h[u]
+            resid += e.real * e.real + e.imag * e.imag
         for u in range(n_used):
             slope[u] *= slope_step[u]
     for u in range(n_used):
         acc[u] /= n_sym
-    return acc
+    return acc, resid / max(n_sym * n_used, 1)
 
 
 @numba.njit(cache=True)
