@@ -7,6 +7,10 @@ analog units with per-symbol noise variances) and whose metadata carries, for fl
 without unpacking: seq, frame_type, snr_est_db (Es/N0 per data symbol, dB), cfo (subcarrier
 spacings), start (absolute sample index), crc_ok (all digital units passed), n_units.
 
+Out, port ``symbols`` (optional): for each burst with analog units, a PDU (the same metadata)
+whose c32vector holds their equalised symbols (unit average power as sent), for a constellation
+display (``pdu.pdu_to_tagged_stream`` into a QT GUI Constellation Sink).
+
 All the work is the frame-level ``BurstReceiver``; its counters (detections, SIG/table
 failures, truncated bursts, NaN samples, unit CRC results) are available with ``stats()`` and
 logged when the flowgraph stops, when the stream ends the last partial burst is counted as
@@ -18,14 +22,14 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from .pdu_util import u8vector
+from .pdu_util import c32vector, u8vector
 from .phy.ofdm import OfdmParams
 from .phy.receiver import BurstReceiver, ReceivedFrame
 from .phy.wire import pack_received
 
 __all__ = ["ofdm_burst_rx", "frame_meta"]
 
-_OUT = pmt.intern("out")
+_OUT, _SYMBOLS = pmt.intern("out"), pmt.intern("symbols")
 _KEYS = {k: pmt.intern(k) for k in ("seq", "frame_type", "snr_est_db", "cfo", "start", "crc_ok", "n_units")}
 
 
@@ -52,8 +56,16 @@ class ofdm_burst_rx(gr.sync_block):
         self.receiver = BurstReceiver(OfdmParams(int(fft_len), int(cp_len)), threshold=threshold,
                                       equalizer=equalizer, decoder=decoder, max_iter=max_iter)
         self.message_port_register_out(_OUT)
+        self.message_port_register_out(_SYMBOLS)
         self._work_errors = 0
         self._samples_skipped = 0
+
+    def set_threshold(self, threshold: float) -> None:
+        """Detection threshold on the normalised STF autocorrelation, 0.05..1 (a live setting)."""
+        threshold = float(threshold)
+        if not 0.05 <= threshold < 1:
+            raise ValueError("threshold must be in [0.05, 1)")
+        self.receiver.threshold = threshold
 
     def stats(self) -> dict:
         """The receiver's counters, plus chunks a receiver error made this block skip."""
@@ -61,7 +73,11 @@ class ofdm_burst_rx(gr.sync_block):
 
     def _publish(self, frames) -> None:
         for frame in frames:
-            self.message_port_pub(_OUT, pmt.cons(frame_meta(frame), u8vector(pack_received(frame))))
+            meta = frame_meta(frame)
+            self.message_port_pub(_OUT, pmt.cons(meta, u8vector(pack_received(frame))))
+            analog = [np.asarray(u.data, np.complex64) for u in frame.units if u.kind == "analog" and len(u.data)]
+            if analog:
+                self.message_port_pub(_SYMBOLS, pmt.cons(meta, c32vector(np.concatenate(analog))))
 
     def work(self, input_items, output_items):
         samples = input_items[0]

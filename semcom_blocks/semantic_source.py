@@ -12,7 +12,8 @@ then publishes:
   position in the clip), n_transmissions and scheme; one every ``interval_s`` seconds; then
   the symbol ``done`` (OFDM Burst TX ends its stream after the queued bursts);
 * ``status``: a PMT dict: ``state`` "encoded" (when the service answered, before the first
-  transmission), "sent" (after the last) or "error" (with ``error``), and the counters.
+  transmission; ``video``: the clip's path as the service resolved it), "sent" (after the last)
+  or "error" (with ``error``), and the counters.
 
 Then it posts ("done" . 1) to its own ``system`` port so that the flowgraph can finish.
 
@@ -191,7 +192,8 @@ class semantic_source(gr.basic_block):
                    "n_transmissions": n, "num_frames": info.get("num_frames"), "height": info.get("height"),
                    "width": info.get("width"), "fps": info.get("fps")}
             self.message_port_pub(_CTX, make_pdu({"scheme": self.scheme}, msgpack.packb(ctx, use_bin_type=True)))
-            self._status("encoded", n_transmissions=n, seconds=time.monotonic() - t0)
+            self._status("encoded", n_transmissions=n, seconds=time.monotonic() - t0,
+                         video=str(info.get("video_path") or self.video_path))
             for i, wire in enumerate(result.transmissions):
                 if self._stop.is_set():
                     return

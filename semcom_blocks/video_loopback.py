@@ -1,4 +1,4 @@
-"""The video loopback flowgraph (flowgraphs/video_loopback.grc), built in Python for ``semcom run``.
+"""The video loopback flowgraph (flowgraphs/video_loopback_nogui.grc), built in Python for ``semcom run``.
 
 Semantic Source (video file -> transmissions, encoded by the service) -> OFDM Burst TX ->
 SemCom Channel -> OFDM Burst RX -> Semantic Sink (received transmissions -> service -> video

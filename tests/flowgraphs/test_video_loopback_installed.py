@@ -1,4 +1,4 @@
-"""The video loopback as a GNU Radio user runs it: gr-semcom installed with CMake (to a temporary
+"""The video loopback (its no-GUI twin) as a GNU Radio user runs it: gr-semcom installed with CMake (to a temporary
 prefix), the flowgraph compiled with grcc against the installed blocks and run by Debian's
 /usr/bin/python3 (GNU Radio Companion's interpreter, without the venv) from an unrelated folder,
 with its defaults: the bundled clip and its captions, a service the flowgraph starts itself
@@ -45,7 +45,7 @@ def installed(tmp_path_factory):
     env.pop("SEMCOM_COMMAND", None)
     compiled = root / "compiled"
     subprocess.run([shutil.which("grcc"), "-o", str(compiled),
-                    str(prefix / "share" / "gr-semcom" / "flowgraphs" / "video_loopback.grc")],
+                    str(prefix / "share" / "gr-semcom" / "flowgraphs" / "video_loopback_nogui.grc")],
                    env=env, check=True, capture_output=True, timeout=120)
     return prefix, compiled, env
 
@@ -55,7 +55,7 @@ def _run(installed, cwd, *args) -> subprocess.CompletedProcess:
 
     _, compiled, env = installed
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([SYSTEM_PYTHON, str(compiled / "video_loopback.py"), "--address", free_tcp_address(),
+    return subprocess.run([SYSTEM_PYTHON, str(compiled / "video_loopback_nogui.py"), "--address", free_tcp_address(),
                            *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 

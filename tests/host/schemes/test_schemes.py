@@ -213,14 +213,14 @@ def test_video_loopback_grc_runs_headless_against_a_service(clip, tmp_path):
     from semcom_host.service import Server
 
     env = grc_env()
-    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / "video_loopback.grc")],
+    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / "video_loopback_nogui.grc")],
                    env=env, check=True, capture_output=True, timeout=120)
     server = Server("tcp://127.0.0.1:*")
     address = server.start()
     try:
         run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         out = tmp_path / "rx.npy"
-        proc = subprocess.run([sys.executable, str(tmp_path / "video_loopback.py"), "--address", address,
+        proc = subprocess.run([sys.executable, str(tmp_path / "video_loopback_nogui.py"), "--address", address,
                                "--video", str(clip), "--scheme", "lgvsc-skim",
                                "--params", json.dumps({"caption": CAPTION, "image_size": 64}),
                                "--size", "64", "--max-frames", "8", "--output", str(out), "--snr-db", "20"],
