@@ -19,7 +19,9 @@ What happens (``run_video``):
 5. ``write`` (when ``out_dir`` is given): ``reconstructed.mp4``, ``strip.png`` (original above,
    reconstruction below, evenly spaced frames) and ``report.json``.
 
-Report fields: scheme, preset, decoder, channel, snr_db, snr_est_db, cbr_net, cbr_gross,
+Report fields: scheme, preset, decoder, channel, snr_db (the channel's), tx_snr_db (what the
+transmitter designed for: the receiver's estimate of probe bursts fed back, or the snr_db param),
+probe_snr_est_db, snr_est_db (the receiver's estimate on the clip), cbr_net, cbr_gross,
 cbr_paper (and bcr_paper where the paper counts bits), psnr, ssim, ms_ssim, lpips/clip or
 ``metrics_skipped``, digital units sent / delivered bit-exact, transmissions sent / received,
 the receiver's counters, the scheme's own report and ``stage_seconds``.
@@ -40,6 +42,9 @@ __all__ = ["run_video", "load_preset", "preset_names", "find_captions", "DEFAULT
 
 DEFAULT_SIZE = 256
 DEFAULT_FRAMES = 16
+#: the SNR (dB) a transmitter designs for when no probe burst was received (the channel is worse
+#: than the PHY's detection limit)
+PROBE_LOST_SNR_DB = -5.0
 
 
 # -- presets ---------------------------------------------------------------------------------
@@ -174,6 +179,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     ``impairments``: single radio impairments added to the channel scenario's
     (``semcom_blocks.phy.channel.scenario_settings`` overrides: dc_dbc, phase_noise_hz, ...)."""
     from semcom_blocks.phy.channel import scenario_settings
+    from semcom_blocks.phy.loopback import probe_snr
     from semcom_host.service.registry import get_scheme, load_builtin_schemes
     from semcom_models.video_io import read_video
 
@@ -197,14 +203,18 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     p = dict(preset_data["params"]) if preset_data else {}
     p.update(params or {})
     defaults = spec.defaults or {}
+    impairments = {k: v for k, v in (impairments or {}).items() if v is not None}
+    settings = scenario_settings(channel, cfo, **impairments)
+    probe = None
     if "snr_db" in defaults and "snr_db" not in (params or {}):
-        p["snr_db"] = float(snr_db)       # the transmitter knows the channel's SNR (ideal feedback)
+        # no genie: the transmitter designs for what the receiver measured on probe bursts through
+        # the same channel and fed back (the lowest design point when none got through)
+        probe = probe_snr(snr_db, channel, cfo=cfo, seed=seed, **impairments)
+        p["snr_db"] = float(probe if probe is not None else PROBE_LOST_SNR_DB)
     if "image_size" in defaults and "image_size" not in p:
         p["image_size"] = int(size)
     fill_captions(defaults, p, video)
     spec.merge_params(p)  # bad params fail here, before anything starts
-    impairments = {k: v for k, v in (impairments or {}).items() if v is not None}
-    settings = scenario_settings(channel, cfo, **impairments)
 
     t0 = time.perf_counter()
     reference, fps = read_video(video, max_frames=frames or None, size=(size, size) if size else None)
@@ -243,6 +253,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
               "decoder": rx_report.get("decoder"), "decoder_chain": rx_report.get("decoder_chain"),
               "seconds_per_generated_second": rx_report.get("seconds_per_generated_second"),
               "channel": channel, "impairments": impairments, "snr_db": float(snr_db),
+              "tx_snr_db": p.get("snr_db"), "probe_snr_est_db": probe,
               "snr_est_db": rx_report.get("snr_est_db"), "seed": seed,
               **{k: tx_ctx.get(k) for k in ("cbr_net", "cbr_gross", "cbr_paper")},
               **({"bcr_paper": tx_ctx["bcr_paper"]} if "bcr_paper" in tx_ctx else {}),

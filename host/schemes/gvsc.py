@@ -17,6 +17,11 @@ transmitter's ``snr_db`` at the encoder and on the receiver's own SNR estimate a
 Sketches are edge maps (``sketcher``: "xdog" (default) or "canny", weight-free, or "pidinet" or
 "hed", learned, with weights from the local annotators folder; semcom_models.sketch).
 
+``gvsc-adaptive`` sends one of Desc Only, Sketch+Desc and First Frame+Desc, chosen by the SNR the
+transmitter was given (``snr_db``: in `semcom run`, the receiver's estimate of a probe burst fed
+back, never the channel model's setting) against ``adaptive_thresholds_db``; the choice travels in
+the manifest and the report names it (``variant``).
+
 Receiver (:mod:`.reconstruct`): a generative decoder when one is configured (preferences:
 text -> ltx-video, cogvideox; first frame -> ltx-video, wan2.1-i2v, svd, cogvideox-i2v;
 sketch -> sketch+ltx-video; sketches -> wan2.1-vace), else the weight-free fallback.
@@ -34,7 +39,7 @@ from . import common as C
 from .base import family
 from .reconstruct import reconstruct
 
-__all__ = ["SCHEMES", "VARIANTS", "FRAME_TYPE", "encode", "decode"]
+__all__ = ["SCHEMES", "VARIANTS", "ADAPTIVE", "FRAME_TYPE", "adaptive_choice", "encode", "decode"]
 
 FRAME_TYPE = 0x20
 #: scheme name -> (what is sent besides the text, generative decoder preferences)
@@ -65,10 +70,11 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
     from semcom_models.video_io import check_frames
 
     frames = check_frames(frames)
-    kind, _ = VARIANTS[scheme]
+    snr = float(params["snr_db"])
+    chosen = adaptive_choice(snr, params["adaptive_thresholds_db"]) if scheme == ADAPTIVE else scheme
+    kind, _ = VARIANTS[chosen]
     t, h, w, _ = frames.shape
     size = int(params["image_size"])
-    snr = float(params["snr_db"])
     watch = C.Stopwatch()
     with watch("caption"):
         text = C.captions_for(params, [(0, t)], frames)[0]
@@ -96,7 +102,7 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
                                int(params["seq0"]), scheme)
     text_bytes = len(text.encode("utf-8"))
     paper = (3 * 8 * text_bytes / 2 + analog) / C.source_dim(t, h, w)
-    context = {"manifest": man,
+    context = {"manifest": man, "variant": chosen, "tx_snr_db": snr,
                "caption": text, "n_transmissions": len(txs), "cbr_paper": paper,
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context
@@ -104,8 +110,12 @@ def encode(frames: np.ndarray, params: dict, *, scheme: str):
 
 def decode(received: list, context: dict, params: dict, *, scheme: str):
     """(uint8 T x H x W x 3 frames, report) from the received transmissions."""
-    kind, prefs = VARIANTS[scheme]
     man, man_from = C.find_manifest(received, context, scheme)
+    if scheme == ADAPTIVE:  # what the transmitter chose travels in the manifest
+        chosen = next((n for n, (k, _) in VARIANTS.items() if k == man.get("kind")), "gvsc-desc")
+    else:
+        chosen = scheme
+    kind, prefs = VARIANTS[chosen]
     t, h, w, size = int(man["T"]), int(man["H"]), int(man["W"]), int(man.get("size", 256))
     units = C.units_by_name(received)
     snr_est = C.snr_estimate(received)
@@ -140,12 +150,38 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
     with watch("reconstruct"):
         rec = reconstruct(cond, params, prefs)
     frames = rec.frames
-    report = {"scheme": scheme, **rec.report(cond.fps), "manifest_from": man_from, "caption_received": text,
+    report = {"scheme": scheme, "variant": chosen, **rec.report(cond.fps), "manifest_from": man_from,
+              "caption_received": text,
               "segments": C.segment_report([SemanticSegment(0, t, text)], rec.notes),
               "caption_ok": text is not None, "arrived": arrived, "snr_est_db": snr_est,
               "stage_seconds": watch.seconds}
     return frames, C.copy_figures(report, context)
 
 
+#: the adaptive scheme: one of the fixed variants by the SNR the transmitter was told (fed back)
+ADAPTIVE = "gvsc-adaptive"
+#: SNR thresholds (dB, Es/N0): Sketch+Desc from the first, First Frame+Desc from the second, Desc Only
+#: below both. Measured (docs/schemes.md, "GVSC adaptive"; host/sweeps/gvsc_adaptive.yaml) with the
+#: weight-free receivers: wherever anything arrives (from about 0 dB, where the probe reads about
+#: 0 dB) the first frame is best and a rendered sketch is worse than grey, so Sketch+Desc is never
+#: picked; with a sketch-conditioned generative decoder give it a band, e.g. [0, 6].
+ADAPTIVE_THRESHOLDS_DB = [-2.0, -2.0]
+
+
+def adaptive_choice(snr_db: float, thresholds_db) -> str:
+    """The GVSC variant for an SNR (dB): gvsc-desc below ``thresholds_db[0]``, gvsc-sketch up to
+    ``thresholds_db[1]``, gvsc-first-frame from there. ValueError for thresholds that are not two
+    increasing numbers."""
+    if not (isinstance(thresholds_db, (list, tuple)) and len(thresholds_db) == 2
+            and all(isinstance(x, (int, float)) for x in thresholds_db) and thresholds_db[0] <= thresholds_db[1]):
+        raise ValueError(f"adaptive_thresholds_db must be [sketch_from, first_frame_from] in dB, increasing; "
+                         f"got {thresholds_db!r}")
+    if snr_db >= thresholds_db[1]:
+        return "gvsc-first-frame"
+    return "gvsc-sketch" if snr_db >= thresholds_db[0] else "gvsc-desc"
+
+
 #: this module's schemes, collected by the service's registry
-SCHEMES = family(VARIANTS, encode, decode, DEFAULTS, DESCRIPTIONS)
+SCHEMES = family(VARIANTS, encode, decode, DEFAULTS, DESCRIPTIONS) + family(
+    (ADAPTIVE,), encode, decode, {**DEFAULTS, "adaptive_thresholds_db": list(ADAPTIVE_THRESHOLDS_DB)},
+    {ADAPTIVE: "GVSC adaptive: Desc Only, Sketch+Desc or First Frame+Desc by the SNR fed back to the transmitter"})

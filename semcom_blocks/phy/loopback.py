@@ -19,7 +19,10 @@ from .channel import SCENARIOS, ChannelSim, channel_sim_kwargs, scenario_setting
 from .frame import FrameFormat, Transmission
 from .receiver import BurstReceiver, ReceivedFrame
 
-__all__ = ["SCENARIOS", "scenario_settings", "simulate"]
+__all__ = ["SCENARIOS", "scenario_settings", "simulate", "probe_snr", "PROBE_BURSTS"]
+
+#: probe bursts sent before a clip (their SNR estimates are averaged in linear scale)
+PROBE_BURSTS = 2
 
 
 def simulate(transmissions: list[Transmission], snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2,
@@ -51,3 +54,21 @@ def simulate(transmissions: list[Transmission], snr_db: float, scenario: str = "
         frames += rx.push(stream[i:i + chunk_samples])
     frames += rx.flush()
     return frames, dict(rx.stats)
+
+
+def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: int = 0, bursts: int = PROBE_BURSTS,
+              **impairments) -> float | None:
+    """What a receiver would feed back before a clip: the mean (linear scale) of its Es/N0
+    estimates (dB) of ``bursts`` short probe bursts (one 64-byte QPSK R1/2 unit each) through the
+    scenario's channel at ``snr_db``; None when none was received. The transmitter adapts to this
+    figure, never to the channel's setting."""
+    from .fec import PayloadCoder
+    from .frame import Unit
+    from .snr import mean_db
+
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    coder = PayloadCoder("ldpc", 648, "1/2", "qpsk", "crc32")
+    probes = [Transmission([Unit("probe", "digital", rng.integers(0, 256, 64, dtype=np.uint8).tobytes(), coder)],
+                           seq=i) for i in range(bursts)]
+    frames, _ = simulate(probes, snr_db, scenario, cfo=cfo, seed=int(seed) + 7919, **impairments)
+    return mean_db([f.snr_est_db for f in frames]) if frames else None

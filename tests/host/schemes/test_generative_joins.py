@@ -152,3 +152,24 @@ def test_dsa_generates_each_semantic_segment_at_its_own_length(ltx_path, calls):
     with tm.torch_threads(1):
         dec.decode(Conditioning(17, 32, 32, segments=segs, adaptation="sfa"))
     assert [(c["prompt"], c["num_frames"]) for c in calls] == [("second", 17)]
+
+
+def test_gvsc_adaptive_sends_what_the_fed_back_snr_allows(tmp_path):
+    from semcom_host.schemes.gvsc import adaptive_choice
+
+    assert [adaptive_choice(s, [0.0, 6.0]) for s in (-3, 0, 5.9, 6)] == \
+        ["gvsc-desc", "gvsc-sketch", "gvsc-sketch", "gvsc-first-frame"]
+    with pytest.raises(ValueError, match="increasing"):
+        adaptive_choice(3.0, [6.0, 0.0])
+    load_builtin_schemes()
+    spec = get_scheme("gvsc-adaptive")
+    for snr, variant, units in ((-5.0, "gvsc-desc", set()), (2.0, "gvsc-sketch", {"sk0"}),
+                                (9.0, "gvsc-first-frame", {"ff"})):
+        p = spec.merge_params({"caption": "a square", "image_size": 64, "snr_db": snr,
+                               "adaptive_thresholds_db": [0.0, 6.0]})
+        p["fps"] = 8.0
+        txs, ctx = spec.encoder(clip_frames(8, 64), dict(p))
+        sent = {u.name.split(".")[0] for t in txs for u in t.units} - {"manifest", "text"}
+        assert ctx["variant"] == variant and sent == units
+        frames, report = spec.decoder(ideal_received(txs), {}, dict(p))  # the choice read from the manifest
+        assert report["variant"] == variant and frames.shape == (8, 64, 64, 3)

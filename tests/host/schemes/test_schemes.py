@@ -249,3 +249,13 @@ def test_receiver_takes_the_chunk_size_from_the_manifest():
     spec, ctx, received, p = engine("djscc-rgb", max_symbols_per_transmission=600)
     frames, report = spec.decoder(received, {}, spec.merge_params({}))
     assert report["manifest_from"] == "received" and report["frames_concealed"] == 0
+
+
+def test_the_transmitter_is_told_the_receivers_estimate_not_the_channels_snr(clip):
+    r = run_video(clip, "djscc-rgb", snr_db=10.0, frames=4, size=64, via="engine")
+    assert r["tx_snr_db"] == r["probe_snr_est_db"] != 10.0 and abs(r["tx_snr_db"] - 10.0) < 1.5
+    assert r["params"]["snr_db"] == r["tx_snr_db"]
+    fixed = run_video(clip, "djscc-rgb", snr_db=10.0, frames=4, size=64, via="engine", params={"snr_db": 3.0})
+    assert fixed["tx_snr_db"] == 3.0 and fixed["probe_snr_est_db"] is None   # a design point given: no probe
+    lost = run_video(clip, "djscc-rgb", snr_db=-15.0, frames=4, size=64, via="engine")
+    assert lost["probe_snr_est_db"] is None and lost["tx_snr_db"] == -5.0    # nothing fed back: the floor
