@@ -16,6 +16,13 @@ Transmitter:
    keyframe's mask (L_s bits) and sent indices (B bits each), MSB first, zero-padded to bytes;
    LDPC 648 rate ``ldpc_rate`` (3/4) + CRC-32, ``modulation`` QPSK or 16-QAM. The keyframe
    indices (b_s) travel in the manifest.
+5. Link adaptation (``link_adaptation``, on by default; :func:`adapt_link`): by the SNR the
+   transmitter was told (in `semcom run`: the receiver's estimate of probe bursts), the most
+   efficient LDPC rate + modulation that SNR supports replaces ``ldpc_rate`` + ``modulation``,
+   and the number of keyframes (and, when even two do not fit, their coding size) is chosen so
+   that the clip keeps the symbol budget of the configured one: below the configured MCS's
+   threshold fewer keyframes, each better protected, instead of every keyframe lost at once (the
+   cliff). Each unit's coding travels with it; the report gives the decision.
 
 Receiver: keyframes in order; a keyframe whose unit arrived updates the held indices at its
 sent positions; a lost unit leaves them as they were (the next keyframe is then rebuilt against
@@ -46,7 +53,8 @@ NAME = "vq-deepvsc"
 FRAME_TYPE = 0x22
 PREFERENCES = ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")
 DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": [], "uniform_share": 0.75, "eta": 0.9,
-            "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16"}
+            "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16", "link_adaptation": True,
+            "mcs_margin_db": 2.0}
 
 
 def _bits(values: np.ndarray, width: int) -> np.ndarray:
@@ -77,33 +85,106 @@ def _coder(params: dict) -> PayloadCoder:
     return PayloadCoder("ldpc", 648, str(params["ldpc_rate"]), str(params["modulation"]), "crc32")
 
 
+#: the adapted clip may use this much more than the configured clip's symbols (the budget)
+BUDGET_SLACK = 1.1
+
+
+class _Planner:
+    """Keyframes, MSVQ indices and the index selector for one clip, at a given keyframe count and
+    coding size; scores and resized frames computed once."""
+
+    def __init__(self, frames: np.ndarray, params: dict, model):
+        from semcom_models.keyframes import akei_scores
+
+        self.frames, self.params, self.model = frames, params, model
+        self.t = frames.shape[0]
+        self._small: dict[int, np.ndarray] = {}
+        self.scores = akei_scores(self.small(int(params["image_size"])))
+        self.codebook = model.codebook.embedding.numpy()
+
+    def small(self, size: int) -> np.ndarray:
+        if size not in self._small:
+            self._small[size] = C.resize_frames(self.frames, (size, size))
+        return self._small[size]
+
+    def keyframes(self, m: int) -> list[int]:
+        from semcom_models.keyframes import select_top, uniform_indices
+
+        share = float(self.params["uniform_share"])
+        base = uniform_indices(self.t, round(share * m)) if share > 0 else ()
+        return [int(k) for k in select_top(self.scores, m, base)]
+
+    def plan(self, m: int, size: int):
+        """(keyframes, index selection) of ``m`` keyframes coded at ``size`` x ``size``."""
+        from semcom_models.index_selector import select_indices
+
+        keys = self.keyframes(m)
+        idx = self.model.encode_frames(self.small(size)[keys]).reshape(len(keys), -1)
+        b_s = np.zeros(self.t, bool)
+        b_s[keys] = True
+        return keys, select_indices(idx, b_s, self.codebook, float(self.params["eta"]))
+
+
+def _symbols(bs, coder: PayloadCoder) -> float:
+    return bs.n_bits / (coder_rate(coder) * bits_per_symbol(coder.modulation))
+
+
+def adapt_link(planner: _Planner, params: dict, m_base: int):
+    """(keyframes, selection, coder, coded size, what was decided) for the SNR the transmitter was
+    told. Without ``link_adaptation``: the configured ``ldpc_rate`` + ``modulation`` and ``m_base``
+    keyframes at ``image_size``. With it: the most efficient MCS that SNR supports
+    (semcom_blocks.phy.mcs), then the most keyframes (at ``image_size``, else at half of it) whose
+    coded symbols stay within ``BUDGET_SLACK`` of what the configured clip would send: at low SNR
+    fewer, better protected keyframes, coded smaller when even two do not fit (AKEI's cliff
+    mitigation by lower-rate coding, holding the symbol budget), at high SNR more."""
+    from semcom_blocks.phy.mcs import pick_mcs
+
+    size = int(params["image_size"])
+    base = _coder(params)
+    keys, bs = planner.plan(m_base, size)
+    if not params["link_adaptation"]:
+        return keys, bs, base, size, {"adapted": False}
+    budget = BUDGET_SLACK * _symbols(bs, base)
+    mcs = pick_mcs(float(params["snr_db"]), float(params["mcs_margin_db"]))
+    coder = PayloadCoder("ldpc", 648, mcs.rate, mcs.modulation, "crc32")
+    floor = min(2, planner.t)
+    sizes = [size] + ([size // 2] if size // 2 >= 64 and (size // 2) % 8 == 0 else [])
+    choice = None
+    for sz in sizes:
+        for m in range(floor, planner.t + 1):
+            k, b = planner.plan(m, sz)
+            if _symbols(b, coder) > budget:
+                break
+            choice = (k, b, sz)
+        if choice is not None:
+            break
+    if choice is None:  # not even two keyframes at the smallest size fit: the most robust try
+        choice = (*planner.plan(floor, sizes[-1]), sizes[-1])
+    keys, bs, sz = choice
+    return keys, bs, coder, sz, {"adapted": True, "modulation": mcs.modulation, "ldpc_rate": mcs.rate,
+                                 "threshold_db": mcs.esn0_db, "keyframes_configured": m_base,
+                                 "keyframes": len(keys), "coded_size": sz,
+                                 "symbols_budget": round(budget), "symbols": round(_symbols(bs, coder))}
+
+
 def encode(frames: np.ndarray, params: dict):
-    from semcom_models.index_selector import select_indices
-    from semcom_models.keyframes import KeyframeRatioPolynomial, num_keyframes_for_ratio, select_akei
+    from semcom_models.keyframes import KeyframeRatioPolynomial, num_keyframes_for_ratio
     from semcom_models.video_io import check_frames
 
     frames = check_frames(frames)
     t, h, w, _ = frames.shape
     size, snr = int(params["image_size"]), float(params["snr_db"])
     model = C.msvq_model(str(params["model"]))
-    coder = _coder(params)
     watch = C.Stopwatch()
     ratio = float(params["keyframe_ratio"])
     if ratio <= 0:
         if not params["ratio_coeffs"]:
             raise ValueError("keyframe_ratio 0 needs ratio_coeffs (the SNR -> keyframe ratio polynomial)")
         ratio = KeyframeRatioPolynomial(np.asarray(params["ratio_coeffs"], float))(snr)
-    small = C.resize_frames(frames, (size, size))
     with watch("keyframes"):
-        m = num_keyframes_for_ratio(ratio, t)
-        selection = select_akei(small, num_keyframes=m, uniform_share=float(params["uniform_share"]))
-        keys = [int(k) for k in selection.indices]
+        planner = _Planner(frames, params, model)
     with watch("msvq_encode"):
-        idx = model.encode_frames(small[keys]).reshape(len(keys), -1)
-    codebook = model.codebook.embedding.numpy()
-    b_s = np.zeros(t, bool)
-    b_s[keys] = True
-    bs = select_indices(idx, b_s, codebook, float(params["eta"]))
+        keys, bs, coder, size, link = adapt_link(planner, params, num_keyframes_for_ratio(ratio, t))
     bits = bs.bits_per_index
     units, pos = [], 0
     l_s = bs.indices_per_frame
@@ -116,9 +197,10 @@ def encode(frames: np.ndarray, params: dict):
     man = C.manifest_body(NAME, t, h, w, fps, size=size, keys=keys, model=str(params["model"]))
     txs = C.pack_transmissions(units, C.manifest_unit(man), int(params["max_symbols_per_transmission"]), FRAME_TYPE,
                                int(params["seq0"]), NAME)
-    coded_symbols = bs.n_bits / (coder_rate(coder) * bits_per_symbol(coder.modulation))
+    coded_symbols = _symbols(bs, coder)
     context = {"manifest": man,
                "n_transmissions": len(txs), "keyframe_ratio": ratio, "indices_sent": bs.n_sent,
+               "link_adaptation": link, "tx_snr_db": snr,
                "bcr_paper": bs.bcr(3, size, size), "cbr_paper": coded_symbols / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context
@@ -168,6 +250,7 @@ def decode(received: list, context: dict, params: dict):
     frames = rec.frames
     report = {"scheme": NAME, **rec.report(cond.fps), "manifest_from": man_from, "keyframes": keys,
               "keyframes_rebuilt": sorted(rebuilt), "keyframe_units_lost": lost, "malformed_units": malformed,
+              "link_adaptation": (context or {}).get("link_adaptation"),
               "snr_est_db": C.snr_estimate(received), "stage_seconds": watch.seconds}
     return frames, C.copy_figures(report, context)
 

@@ -259,3 +259,15 @@ def test_the_transmitter_is_told_the_receivers_estimate_not_the_channels_snr(cli
     assert fixed["tx_snr_db"] == 3.0 and fixed["probe_snr_est_db"] is None   # a design point given: no probe
     lost = run_video(clip, "djscc-rgb", snr_db=-15.0, frames=4, size=64, via="engine")
     assert lost["probe_snr_est_db"] is None and lost["tx_snr_db"] == -5.0    # nothing fed back: the floor
+
+
+def test_vq_deepvsc_keeps_its_budget_and_its_keyframes_at_low_snr(clip):
+    lo = run_video(clip, preset="vq-deepvsc", snr_db=2.0, frames=8, size=64, via="engine")
+    hi = run_video(clip, preset="vq-deepvsc", snr_db=10.0, frames=8, size=64, via="engine")
+    fixed = run_video(clip, preset="vq-deepvsc", snr_db=2.0, frames=8, size=64, via="engine",
+                      params={"link_adaptation": False})
+    la = lo["scheme_report"]["link_adaptation"]
+    assert la["adapted"] and (la["modulation"], la["ldpc_rate"]) == ("bpsk", "1/2")
+    assert la["symbols"] <= la["symbols_budget"] and abs(lo["cbr_net"] / hi["cbr_net"] - 1) < 0.15
+    assert lo["scheme_report"]["keyframes_rebuilt"] and not fixed["scheme_report"]["keyframes_rebuilt"]
+    assert lo["psnr"] > fixed["psnr"] + 3
