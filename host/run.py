@@ -136,7 +136,8 @@ def _quality(rebuilt: np.ndarray, reference: np.ndarray, tx_ctx: dict, params: d
     skipped = dict(m.get("skipped") or {})
     described = sent_descriptions(tx_ctx, reference.shape[0])
     captioner = _eval_captioner(params, skipped) if described else None
-    d = description_metrics(described, reference, rebuilt, captioner=captioner)
+    # GVSC's video-level BERTScore averages 3 sampled descriptions of the reconstruction
+    d = description_metrics(described, reference, rebuilt, captioner=captioner, samples=3 if len(described) == 1 else 1)
     out.update({k: v for k, v in d.items() if k != "skipped"})
     for k, why in (d.get("skipped") or {}).items():
         skipped.setdefault(k, why)
@@ -156,17 +157,16 @@ def sent_descriptions(tx_ctx: dict, num_frames: int) -> list[tuple[int, int, str
 
 
 def _eval_captioner(params: dict, skipped: dict):
-    """The scheme's local VLM captioner for describing the reconstruction, or None (reason in
-    ``skipped["bertscore"]``)."""
-    name = str(params.get("captioner") or "")
-    if not name:
+    """The scheme's local VLM captioner for describing the reconstruction (the same one, with the
+    same video sampling, that described the source), or None (reason in ``skipped["bertscore"]``)."""
+    if not params.get("captioner"):
         return None
-    from semcom_models.captioners import VLMCaptioner
+    from semcom_host.schemes.common import vlm_captioner
 
     try:
-        return VLMCaptioner.load(name, params.get("captioner_path") or None)
+        return vlm_captioner(params)
     except (OSError, ImportError, ValueError) as exc:
-        skipped["bertscore"] = f"captioner {name}: {type(exc).__name__}: {exc}"
+        skipped["bertscore"] = f"captioner {params['captioner']}: {type(exc).__name__}: {exc}"
         return None
 
 

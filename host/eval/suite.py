@@ -166,7 +166,7 @@ def caption_metrics(reference_text: str | Sequence[str], text: str, bert: Any = 
 
 
 def description_metrics(segments: Sequence[tuple[int, int, str]], reference: np.ndarray, reconstruction: np.ndarray,
-                        *, clip: Any = None, bert: Any = None, captioner: Any = None,
+                        *, clip: Any = None, bert: Any = None, captioner: Any = None, samples: int = 1,
                         device: str | None = None) -> dict[str, Any]:
     """How well the reconstruction carries the descriptions that were sent.
 
@@ -176,8 +176,11 @@ def description_metrics(segments: Sequence[tuple[int, int, str]], reference: np.
     and with a ``captioner`` (any object with ``caption_segments(video, [(start, stop)])``, e.g.
     a :class:`semcom_models.captioners.VLMCaptioner`) ``bertscore`` (BERTScore F1 of the
     reconstruction's captions against the sent ones, averaged over segments) and
-    ``captions_of_reconstruction``; ``skipped``: metric -> reason. ``clip``, ``bert`` as in
-    :func:`video_metrics` / :func:`caption_metrics` (None loads the configured model, False skips).
+    ``captions_of_reconstruction``; ``skipped``: metric -> reason. ``samples`` > 1 (GVSC's video-level
+    score: 3): each span is described that many times by sampling
+    (:func:`semcom_models.captioners.recaption`, seeds 0..samples-1) and the BERTScores averaged.
+    ``clip``, ``bert`` as in :func:`video_metrics` / :func:`caption_metrics` (None loads the
+    configured model, False skips).
     """
     a, b = _frames_pair(reference, reconstruction)
     if a.ndim == 3:
@@ -203,9 +206,15 @@ def description_metrics(segments: Sequence[tuple[int, int, str]], reference: np.
         if scorer is None:
             skipped["bertscore"] = why  # type: ignore[assignment]
         else:
-            texts = captioner.caption_segments(b, [(s, e) for s, e, _ in spans])
-            out["captions_of_reconstruction"] = list(texts)
-            out["bertscore"] = float(np.mean([scorer.score_one(t, [c]).f for t, (_, _, c) in zip(texts, spans)]))
+            if samples > 1:
+                from semcom_models.captioners import recaption
+
+                texts = [recaption(captioner, b[s:e], samples) for s, e, _ in spans]
+            else:
+                texts = [[t] for t in captioner.caption_segments(b, [(s, e) for s, e, _ in spans])]
+            out["captions_of_reconstruction"] = [t[0] if len(t) == 1 else t for t in texts]
+            out["bertscore"] = float(np.mean([np.mean([scorer.score_one(t, [c]).f for t in ts])
+                                              for ts, (_, _, c) in zip(texts, spans)]))
     out["skipped"] = skipped
     return out
 

@@ -35,8 +35,8 @@ __all__ = ["MANIFEST", "MANIFEST_VERSION", "manifest_coder", "manifest_body", "m
            "find_manifest", "units_by_name", "text_coder", "text_unit", "read_text", "analog_chunks",
            "join_chunks", "pack_transmissions", "source_dim", "symbols_sent", "burst_samples", "cbr_figures",
            "snr_estimate", "ideal_received", "djscc_model", "msvq_model", "warm_up", "freeze_missing",
-           "cached", "resize_frames", "captions_for", "Stopwatch", "COMMON_DEFAULTS", "FIGURES", "segment_report",
-           "copy_figures"]
+           "cached", "resize_frames", "captions_for", "vlm_captioner", "Stopwatch", "COMMON_DEFAULTS", "FIGURES",
+           "segment_report", "copy_figures"]
 
 #: parameters every scheme of this package takes (a scheme adds its own)
 COMMON_DEFAULTS = {
@@ -339,7 +339,7 @@ def captions_for(params: dict, segments: list[tuple[int, int]], frames: np.ndarr
     segment), else ``params["captions_file"]`` (a sidecar, semcom_models.captioners), else the
     vision-language model ``params["captioner"]`` (a model_paths name, loaded from local weights).
     ValueError when none is given: these schemes send a description and need one."""
-    from semcom_models.captioners import SidecarCaptioner, VLMCaptioner
+    from semcom_models.captioners import SidecarCaptioner
 
     if params.get("caption"):
         return [str(params["caption"])] * len(segments)
@@ -347,11 +347,22 @@ def captions_for(params: dict, segments: list[tuple[int, int]], frames: np.ndarr
         cap = SidecarCaptioner.from_file(params["captions_file"])
         return [cap.caption(frames[a:b], (a, b)) for a, b in segments]
     if params.get("captioner"):
-        name, path = str(params["captioner"]), params.get("captioner_path") or None
-        captioner = cached(("captioner", name, path), lambda: VLMCaptioner.load(name, path))
-        return captioner.caption_segments(frames, segments)
+        return vlm_captioner(params).caption_segments(frames, segments, fps=float(params.get("fps") or 25.0))
     raise ValueError("this scheme sends a text description: give params caption (text), captions_file (a "
                      "sidecar file, see docs/semantics.md) or captioner (a local vision-language model name)")
+
+
+def vlm_captioner(params: dict):
+    """The scheme's local VLM captioner (``captioner``, ``captioner_path``), reading each segment
+    as a video where the model can (Qwen2-VL / Qwen2.5-VL) with ``captioner_frames`` frames (0:
+    by rate) sampled at ``captioner_fps`` frames per second (0: the model's default, 2); cached
+    per process."""
+    from semcom_models.captioners import VLMCaptioner
+
+    name, path = str(params["captioner"]), params.get("captioner_path") or None
+    frames, rate = int(params.get("captioner_frames") or 0) or None, float(params.get("captioner_fps") or 0) or None
+    return cached(("captioner", name, path, frames, rate),
+                  lambda: VLMCaptioner.load(name, path, num_frames=frames, sample_fps=rate))
 
 
 class Stopwatch:

@@ -50,6 +50,7 @@ VARIANTS = {
     "gvsc-sketches": ("sketches", ("wan2.1-vace",)),
 }
 DEFAULTS = {**C.COMMON_DEFAULTS, "caption": "", "captions_file": "", "captioner": "", "captioner_path": "",
+            "captioner_frames": 0, "captioner_fps": 0.0,
             "sketcher": "xdog"}
 DESCRIPTIONS = {
     "gvsc-desc": "GVSC Desc Only: the clip's description, turbo R1/3 + 4-QAM",

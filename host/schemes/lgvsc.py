@@ -54,6 +54,7 @@ VARIANTS = {
     "lgvsc-skem": ("skem", ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")),
 }
 DEFAULTS = {**C.COMMON_DEFAULTS, "caption": "", "captions_file": "", "captioner": "", "captioner_path": "",
+            "captioner_frames": 0, "captioner_fps": 0.0,
             "interval": 8, "vlm": "qwen2.5-vl", "vlm_path": "", "eta": 0.35, "motion": True}
 DESCRIPTIONS = {
     "lgvsc-text": "LGVSC Text-Only: a caption per segment",

@@ -33,7 +33,9 @@ def test_vlm_captioner(vlm):
         cap = VLMCaptioner(vlm, max_new_tokens=6)
         a = cap.caption(video[:6])
         assert isinstance(a, str) and a == cap.caption(video[:6])          # greedy: deterministic
-        assert cap.caption(video[3]) == cap.caption(video[:6][None, 2])     # one frame = the middle one
+        assert cap.mode == "video" and cap.caption(video[3]) == cap.caption(video[3:4])   # one frame: a 1-frame video
+        frame = VLMCaptioner(vlm, max_new_tokens=6, mode="frame")
+        assert frame.caption(video[:6]) == frame.caption(video[2])          # mode "frame": the middle one
         segs = [(0, 6), (6, 12)]
         batched = cap.caption_segments(video, segs)
         assert batched == [cap.caption(video[s:e]) for s, e in segs]
