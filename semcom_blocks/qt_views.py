@@ -124,17 +124,18 @@ class frame_view(gr.basic_block):
     Ports: ``source`` (the Semantic Source's ``status``: its "encoded" state names the clip the
     service read) and ``sink`` (the Semantic Sink's ``status``: "decoded" names the video it wrote;
     "error" shows the error). fps: playback rate (0 = 8 frames per second). scale: pixels per
-    pixel on screen. max_frames: frames read from each video (memory bound).
+    pixel on screen. max_frames: frames read from each video (memory bound). reference: the
+    original clip's path for a receiver without a Semantic Source ("" = none: black).
     """
 
     def __init__(self, label: str = "Reconstruction", fps: float = 0.0, scale: int = 1, max_frames: int = 250,
-                 parent=None):
+                 reference: str = "", parent=None):
         gr.basic_block.__init__(self, name="semcom_frame_view", in_sig=None, out_sig=None)
         if fps < 0 or scale < 1 or max_frames < 1:
             raise ValueError("need fps >= 0, scale >= 1, max_frames >= 1")
         self.fps, self.scale, self.max_frames = float(fps), int(scale), int(max_frames)
         self._stats = {"malformed": 0, "shown": 0}
-        self.reference_path: str | None = None
+        self.reference_path: str | None = str(reference) or None
         self._frames: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._index = 0
         self.widget = QtWidgets.QGroupBox(label, parent)
