@@ -86,7 +86,7 @@ def test_fec_link_awgn_runs_to_completion(tmp_path):
 @pytest.mark.skipif(shutil.which("grcc") is None, reason="grcc (GNU Radio Companion compiler) not found")
 def test_loopback_sim_runs_to_completion(tmp_path):
     """The compiled OFDM loopback (TX -> EPA channel -> RX) ends by itself and decodes every burst."""
-    log = compile_and_run(tmp_path, "loopback_sim", "--snr-db", "20", "--n-frames", "6")
+    log = compile_and_run(tmp_path, "loopback_sim_nogui", "--snr-db", "20", "--n-frames", "6")
     assert "'frames_sent': 6" in log and "'frames_ok': 6" in log, log
 
 

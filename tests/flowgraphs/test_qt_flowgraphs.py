@@ -48,6 +48,18 @@ def test_the_qt_video_loopback_runs_headless_and_shows_what_it_received(tmp_path
     assert shot.stat().st_size > 20_000  # the window: sliders, spectrum, waterfall, constellation, views
 
 
+def test_the_qt_test_traffic_loopback_runs_headless(tmp_path):
+    subprocess.run([shutil.which("grcc"), "-o", str(tmp_path), str(REPO / "flowgraphs" / "loopback_sim.grc")],
+                   env=grc_env(), check=True, capture_output=True, timeout=120)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", "semcom_blocks.qt_run", str(tmp_path / "loopback_sim.py"),
+                           "--screenshot", str(tmp_path / "shot.png"), "--linger", "0.5", "--", "--n-frames", "6"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "'frames_ok': 6" in proc.stdout + proc.stderr and (tmp_path / "shot.png").stat().st_size > 10_000
+
+
 def test_the_views_count_and_drop_hostile_messages(qapp, tmp_path):
     from semcom_blocks import qt_views
     from semcom_blocks.pdu_util import make_pdu
