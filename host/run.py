@@ -174,12 +174,18 @@ def _eval_captioner(params: dict, skipped: dict):
 def run_video(video, scheme: str | None = None, *, preset: str | None = None, channel: str = "awgn",
               snr_db: float = 10.0, params: dict | None = None, frames: int = DEFAULT_FRAMES,
               size: int = DEFAULT_SIZE, out_dir=None, seed: int = 1, cfo: float = 1.2, address: str | None = None,
-              via: str = "flowgraph", timeout_s: float = 900.0, impairments: dict | None = None, log=None) -> dict:
+              via: str = "flowgraph", timeout_s: float = 900.0, impairments: dict | None = None,
+              link_adaptation: bool = False, feedback_delay: int = 0, feedback_loss: float = 0.0, log=None) -> dict:
     """Run one clip through one scheme and channel; the report dict (see the module docstring).
     ``impairments``: single radio impairments added to the channel scenario's
-    (``semcom_blocks.phy.channel.scenario_settings`` overrides: dc_dbc, phase_noise_hz, ...)."""
+    (``semcom_blocks.phy.channel.scenario_settings`` overrides: dc_dbc, phase_noise_hz, ...).
+    ``snr_db``: a number, or "START:STOP" for a channel whose SNR ramps over the clip's
+    transmissions (PHY engine). ``link_adaptation``: each transmission's LDPC units coded for the
+    SNR the receiver fed back, ``feedback_delay`` transmissions late, ``feedback_loss`` of the
+    reports lost (PHY engine; semcom_blocks.phy.link_adapt); the report's ``link_decisions``
+    lists each transmission's decision."""
     from semcom_blocks.phy.channel import scenario_settings
-    from semcom_blocks.phy.loopback import probe_snr
+    from semcom_blocks.phy.loopback import probe_snr, snr_trajectory
     from semcom_host.service.registry import get_scheme, load_builtin_schemes
     from semcom_models.video_io import read_video
 
@@ -191,6 +197,11 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
         raise FileNotFoundError(f"video {video} does not exist")
     if via not in ("flowgraph", "engine"):
         raise ValueError("via must be 'flowgraph' or 'engine'")
+    closed_loop = isinstance(snr_db, str) or link_adaptation
+    if closed_loop and via != "engine":
+        raise ValueError("an SNR ramp (START:STOP) and per-transmission link adaptation run through the PHY "
+                         "engine: add via='engine' (--via engine)")
+    first_snr = snr_trajectory(snr_db, 1)[0]
     preset_data = load_preset(preset) if preset else None
     if preset_data:
         if scheme and scheme != preset_data["scheme"]:
@@ -209,7 +220,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     if "snr_db" in defaults and "snr_db" not in (params or {}):
         # no genie: the transmitter designs for what the receiver measured on probe bursts through
         # the same channel and fed back (the lowest design point when none got through)
-        probe = probe_snr(snr_db, channel, cfo=cfo, seed=seed, **impairments)
+        probe = probe_snr(first_snr, channel, cfo=cfo, seed=seed, **impairments)
         p["snr_db"] = float(probe if probe is not None else PROBE_LOST_SNR_DB)
     if "image_size" in defaults and "image_size" not in p:
         p["image_size"] = int(size)
@@ -220,7 +231,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     reference, fps = read_video(video, max_frames=frames or None, size=(size, size) if size else None)
     stages["read"] = time.perf_counter() - t0
     say(f"{scheme}: {reference.shape[0]} frames {reference.shape[2]}x{reference.shape[1]} of {video.name}, "
-        f"{channel} at {snr_db:g} dB ({via})")
+        f"{channel} at {snr_text(snr_db)} dB ({via})")
 
     t0 = time.perf_counter()
     from semcom_host.schemes.common import warm_up
@@ -230,7 +241,9 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     stages["load_models"] = time.perf_counter() - t0
     if via == "engine":
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_engine(
-            spec, reference, fps, p, channel, snr_db, cfo, seed, impairments)
+            spec, reference, fps, p, channel, snr_db, cfo, seed, impairments,
+            {"adapt": link_adaptation, "feedback_delay": feedback_delay, "feedback_loss": feedback_loss,
+             "initial_snr_db": p.get("snr_db", first_snr)} if closed_loop else None)
         stages["engine"] = seconds
     else:
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_flowgraph(
@@ -252,8 +265,13 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
               "width": int(reference.shape[2]), "fps": fps, "via": via,
               "decoder": rx_report.get("decoder"), "decoder_chain": rx_report.get("decoder_chain"),
               "seconds_per_generated_second": rx_report.get("seconds_per_generated_second"),
-              "channel": channel, "impairments": impairments, "snr_db": float(snr_db),
+              "channel": channel, "impairments": impairments,
+              "snr_db": snr_db if isinstance(snr_db, str) else float(snr_db),
               "tx_snr_db": p.get("snr_db"), "probe_snr_est_db": probe,
+              **({"link_decisions": tx_ctx["link_decisions"],
+                  "feedback": {"delay": feedback_delay, "loss": feedback_loss,
+                               "delivered": rx_stats.get("feedback_delivered"), "lost": rx_stats.get("feedback_lost")}}
+                 if "link_decisions" in tx_ctx else {}),
               "snr_est_db": rx_report.get("snr_est_db"), "seed": seed,
               **{k: tx_ctx.get(k) for k in ("cbr_net", "cbr_gross", "cbr_paper")},
               **({"bcr_paper": tx_ctx["bcr_paper"]} if "bcr_paper" in tx_ctx else {}),
@@ -272,8 +290,8 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
 
         write_video(out / "reconstructed.mp4", rebuilt, fps or 25.0)
         write_strip(out / "strip.png", reference, rebuilt,
-                    title=f"{scheme} ({report['decoder']}), {channel} {snr_db:g} dB: PSNR {report['psnr']:.2f} dB, "
-                          f"CBR {report['cbr_net']:.4f}")
+                    title=f"{scheme} ({report['decoder']}), {channel} {snr_text(snr_db)} dB: "
+                          f"PSNR {report['psnr']:.2f} dB, CBR {report['cbr_net']:.4f}")
         stages["write"] = time.perf_counter() - t0
         report["outputs"] = {"video": str(out / "reconstructed.mp4"), "strip": str(out / "strip.png"),
                              "report": str(out / "report.json")}
@@ -296,9 +314,11 @@ def jsonable(x):
     return str(x)
 
 
-def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed, impairments):
-    """The scheme in this process over the PHY engine; see run_video."""
-    from semcom_blocks.phy.loopback import simulate
+def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed, impairments, loop=None):
+    """The scheme in this process over the PHY engine; see run_video. ``loop``: the closed-loop
+    settings (simulate_closed_loop's adapt, feedback_delay, feedback_loss, initial_snr_db), or None
+    for the open loop at one SNR."""
+    from semcom_blocks.phy.loopback import simulate, simulate_closed_loop
     from semcom_blocks.phy.wire import pack_transmission
     from semcom_host.service.registry import received_to_dict
 
@@ -306,11 +326,21 @@ def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed, impair
     merged = spec.merge_params(params)
     merged["fps"] = float(fps or 25.0)
     txs, ctx = spec.encoder(reference, merged)
-    frames_rx, stats = simulate(txs, snr_db, channel, cfo=cfo, seed=seed, **impairments)
+    if loop is None:
+        frames_rx, stats = simulate(txs, snr_db, channel, cfo=cfo, seed=seed, **impairments)
+    else:
+        frames_rx, stats, decisions = simulate_closed_loop(txs, snr_db, channel, cfo=cfo, seed=seed, **loop,
+                                                           **impairments)
+        ctx = {**ctx, "link_decisions": decisions}
     received = [received_to_dict(f) for f in frames_rx]
     rebuilt, report = spec.decoder(received, ctx, merged)   # with nothing received the scheme conceals
     return (np.asarray(rebuilt), report, [pack_transmission(t) for t in txs], received, stats, ctx,
             time.perf_counter() - t0)
+
+
+def snr_text(snr_db) -> str:
+    """An SNR setting for a title: "10" or "12:0" (a ramp)."""
+    return snr_db if isinstance(snr_db, str) else format(float(snr_db), "g")
 
 
 def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, address, out_dir, timeout_s):
@@ -361,7 +391,7 @@ def format_report(r: dict) -> str:
     def f(x, spec):
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
-    lines = [f"scheme {r['scheme']}  decoder {r['decoder']}  channel {r['channel']} {r['snr_db']:g} dB "
+    lines = [f"scheme {r['scheme']}  decoder {r['decoder']}  channel {r['channel']} {snr_text(r['snr_db'])} dB "
              f"(estimated {f(r['snr_est_db'], '.2f')} dB)",
              f"CBR net {f(r['cbr_net'], '.5f')}  gross {f(r['cbr_gross'], '.5f')}  paper {f(r['cbr_paper'], '.5f')}",
              f"PSNR {f(r['psnr'], '.2f')} dB  SSIM {f(r['ssim'], '.4f')}  MS-SSIM {f(r['ms_ssim'], '.4f')}",

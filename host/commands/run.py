@@ -21,7 +21,13 @@ def register(sub) -> None:
     p.add_argument("--channel", choices=SCENARIOS, default="awgn",
                    help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all; radio (a USRP-like "
                         "front end, see `semcom link --help`); or a fading profile")
-    p.add_argument("--snr", type=float, default=10.0, help="Es/N0 per data subcarrier in dB (default 10)")
+    p.add_argument("--snr", type=_snr, default=10.0,
+                   help="Es/N0 per data subcarrier in dB (default 10), or START:STOP for a channel ramping over "
+                        "the clip's transmissions (with --via engine)")
+    p.add_argument("--link-adaptation", action="store_true",
+                   help="code each transmission's LDPC units for the SNR the receiver fed back (--via engine)")
+    p.add_argument("--feedback-delay", type=int, default=0, help="feedback delay in transmissions (default 0)")
+    p.add_argument("--feedback-loss", type=float, default=0.0, help="share of feedback reports lost (default 0)")
     p.add_argument("--frames", type=int, default=16, help="frames from the start of the clip (0 = all; default 16)")
     p.add_argument("--size", type=int, default=256, help="frames are resized to SIZE x SIZE (default 256)")
     p.add_argument("--out", help="output folder for reconstructed.mp4, strip.png, report.json")
@@ -33,6 +39,13 @@ def register(sub) -> None:
     add_impairment_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
+
+
+def _snr(text: str):
+    """--snr: a number (dB) or START:STOP (a ramp, kept as text)."""
+    if ":" in text:
+        return text
+    return float(text)
 
 
 def run(args) -> int:
@@ -59,7 +72,8 @@ def run(args) -> int:
     params = dict(parse_param(t) for t in args.param)
     log = (lambda *a: None) if args.json else print
     report = run_video(args.video, args.scheme, preset=args.preset, channel=args.channel, snr_db=args.snr,
-                       impairments=impairments_of(args),
+                       impairments=impairments_of(args), link_adaptation=args.link_adaptation,
+                       feedback_delay=args.feedback_delay, feedback_loss=args.feedback_loss,
                        params=params, frames=args.frames, size=args.size, out_dir=args.out, seed=args.seed,
                        address=args.address, via=args.via, log=log)
     if args.json:

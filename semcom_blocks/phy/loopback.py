@@ -19,7 +19,8 @@ from .channel import SCENARIOS, ChannelSim, channel_sim_kwargs, scenario_setting
 from .frame import FrameFormat, Transmission
 from .receiver import BurstReceiver, ReceivedFrame
 
-__all__ = ["SCENARIOS", "scenario_settings", "simulate", "probe_snr", "PROBE_BURSTS"]
+__all__ = ["SCENARIOS", "scenario_settings", "simulate", "simulate_closed_loop", "snr_trajectory", "probe_snr",
+           "PROBE_BURSTS"]
 
 #: probe bursts sent before a clip (their SNR estimates are averaged in linear scale)
 PROBE_BURSTS = 2
@@ -72,3 +73,58 @@ def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: 
                            seq=i) for i in range(bursts)]
     frames, _ = simulate(probes, snr_db, scenario, cfo=cfo, seed=int(seed) + 7919, **impairments)
     return mean_db([f.snr_est_db for f in frames]) if frames else None
+
+
+def snr_trajectory(spec, count: int) -> list[float]:
+    """Per-transmission SNRs (dB) for ``count`` transmissions: a number (constant), "START:STOP"
+    (a linear ramp from START to STOP over the clip), or a sequence of at least ``count`` numbers."""
+    if isinstance(spec, (int, float)):
+        return [float(spec)] * count
+    if isinstance(spec, str):
+        try:
+            start, stop = (float(v) for v in spec.split(":"))
+        except ValueError:
+            raise ValueError(f"an SNR ramp is START:STOP in dB, got {spec!r}") from None
+        return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start] * count
+    values = [float(v) for v in spec]
+    if len(values) < count:
+        raise ValueError(f"{len(values)} SNRs given for {count} transmissions")
+    return values[:count]
+
+
+def simulate_closed_loop(transmissions: list[Transmission], snr_db, scenario: str = "awgn", *, cfo: float = 1.2,
+                         seed: int = 0, gap_samples: int = 200, feedback_delay: int = 0, feedback_loss: float = 0.0,
+                         initial_snr_db: float = 0.0, margin_db: float | None = None, adapt: bool = True,
+                         **impairments) -> tuple[list[ReceivedFrame], dict, list[dict]]:
+    """Transmissions one at a time over a channel whose SNR may change per transmission
+    (``snr_db``: a number, "START:STOP" or a list; :func:`snr_trajectory`), each one's LDPC units
+    coded for the SNR the receiver last fed back (:mod:`.link_adapt`: ``feedback_delay``
+    transmissions late, each report lost with probability ``feedback_loss``; ``initial_snr_db``
+    before any report; ``adapt`` False: sent as they are, the loop only measured). Returns (frames received, receiver counters, one decision per
+    transmission: what the transmitter used and what the receiver then measured)."""
+    from .link_adapt import FeedbackPath, adapt_transmission
+    from .mcs import DEFAULT_MARGIN_DB
+
+    snrs = snr_trajectory(snr_db, len(transmissions))
+    settings = scenario_settings(scenario, cfo, **impairments)
+    fmt = FrameFormat()
+    rx = BurstReceiver(fmt.params)
+    path = FeedbackPath(int(feedback_delay), float(feedback_loss), float(initial_snr_db), int(seed))
+    seeds = np.random.SeedSequence(seed).generate_state(max(len(transmissions), 1))
+    frames, decisions = [], []
+    for tx, snr, s in zip(transmissions, snrs, seeds):
+        if adapt:
+            adapted, decision = adapt_transmission(tx, path.latest, DEFAULT_MARGIN_DB if margin_db is None else margin_db)
+        else:
+            adapted, decision = tx, {"seq": int(tx.seq), "snr_db": path.latest, "modulation": None, "rate": None}
+        chan = ChannelSim(snr, fft_len=fmt.params.fft_len, seed=int(s), **channel_sim_kwargs(settings))
+        burst = np.concatenate([np.zeros(gap_samples, np.complex64), fmt.build(adapted).astype(np.complex64),
+                                np.zeros(gap_samples, np.complex64)])
+        got = rx.push(chan(burst).astype(np.complex64))
+        frames += got
+        measured = got[-1].snr_est_db if got else None
+        path.push(measured)
+        decisions.append({**decision, "channel_snr_db": snr, "measured_snr_db": measured})
+    frames += rx.flush()
+    stats = {**rx.stats, "feedback_delivered": path.delivered, "feedback_lost": path.lost}
+    return frames, stats, decisions

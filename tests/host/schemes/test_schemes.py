@@ -271,3 +271,12 @@ def test_vq_deepvsc_keeps_its_budget_and_its_keyframes_at_low_snr(clip):
     assert la["symbols"] <= la["symbols_budget"] and abs(lo["cbr_net"] / hi["cbr_net"] - 1) < 0.15
     assert lo["scheme_report"]["keyframes_rebuilt"] and not fixed["scheme_report"]["keyframes_rebuilt"]
     assert lo["psnr"] > fixed["psnr"] + 3
+
+
+def test_a_closed_loop_run_reports_each_decision(clip):
+    r = run_video(clip, "djscc-rgb", snr_db="12:0", frames=8, size=64, via="engine", link_adaptation=True,
+                  feedback_delay=2, feedback_loss=0.1)
+    assert r["snr_db"] == "12:0" and len(r["link_decisions"]) == r["transmissions_sent"]
+    assert r["feedback"]["delay"] == 2 and all("measured_snr_db" in d for d in r["link_decisions"])
+    with pytest.raises(ValueError, match="engine"):
+        run_video(clip, "djscc-rgb", snr_db="12:0", frames=8, size=64)
