@@ -51,7 +51,10 @@ def _probe_decoder(name: str, device: str | None) -> str:
 
     dec = build_decoder(name, num_inference_steps=1, device=device)
     frames = dec.length_rule().at_least(1)
-    cond = Conditioning(frames, 64, 64, caption="a test pattern", keyframes={0: _frame()})
+    keyframes = {0: _frame()}
+    if dec.frame_slots == "first_last":     # Wan FLF2V's transformer takes exactly two image embeddings
+        keyframes[frames - 1] = _frame(seed=1)
+    cond = Conditioning(frames, 64, 64, caption="a test pattern", keyframes=keyframes)
     out = dec.decode(cond)
     return f"{out.frames.shape[0]} frames of 64 x 64 in one step"
 

@@ -1,4 +1,5 @@
-"""`semcom models list` and `semcom models check`: the large models this machine has."""
+"""`semcom models list`, `semcom models check` and `semcom models tiny`: the large models this
+machine has, and tiny random stand-ins for them."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,17 @@ def register(sub) -> None:
     ck.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     ck.add_argument("--json", action="store_true", help="one JSON object")
     ck.set_defaults(func=run_check)
+    tn = what.add_parser("tiny", help="write a tiny random model of every known family into DIR/<folder>",
+                         description="Build tiny randomly initialised models offline (the tests' builders, "
+                                     "semcom_models.tiny) and save each into DIR/<its usual folder name>, so that "
+                                     "SEMCOM_MODEL_DIR=DIR semcom models check loads and runs them. Their outputs "
+                                     "are noise: for trying the plumbing, never for results. A folder that holds "
+                                     "something else (no semcom-tiny-model.json) is left alone. Exit status 1 when "
+                                     "a model could not be written.")
+    tn.add_argument("dir", metavar="DIR", help="root folder (created when missing)")
+    tn.add_argument("--only", nargs="+", metavar="NAME", help="these models only (and what their checks need)")
+    tn.add_argument("--json", action="store_true", help="one JSON object on stdout (progress lines on stderr)")
+    tn.set_defaults(func=run_tiny)
 
 
 def run_list(args) -> int:
@@ -63,3 +75,33 @@ def run_check(args) -> int:
     elif not names:
         print("no model is configured here (semcom models list)")
     return 1 if any(r["ok"] is False for r in results) else 0
+
+
+def run_tiny(args) -> int:
+    import os
+    import sys
+
+    from semcom_models import tiny
+
+    try:
+        tiny.expand_names(args.only)
+    except ValueError as exc:
+        print(f"semcom models tiny: {exc}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")   # no per-file bars between the lines below
+    stream = sys.stderr if args.json else sys.stdout
+
+    def progress(r: dict) -> None:
+        if "path" in r:
+            line = f"{r['name']}: wrote {r['path']} ({r['seconds']:.1f} s, {r['size_mb']:.1f} MiB)"
+        else:
+            line = f"{r['name']}: {'skipped' if 'skipped' in r else 'FAILED'}: {r.get('skipped') or r['error']}"
+        print(line, file=stream, flush=True)
+
+    results = tiny.write_tiny_models(args.dir, args.only, progress=progress)
+    written = sum("path" in r for r in results)
+    if args.json:
+        print(json.dumps({"dir": str(args.dir), "models": results}))
+    else:
+        print(f"{written} tiny models written; try them with: SEMCOM_MODEL_DIR={args.dir} semcom models check")
+    return 1 if any("error" in r for r in results) else 0

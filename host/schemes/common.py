@@ -51,6 +51,7 @@ COMMON_DEFAULTS = {
     # generative decoder constructor options: num_inference_steps, guidance_scale, negative_prompt,
     # dtype, device, cpu_offload, gen_size, max_frames, ... (reconstruct.py; unknown ones refused)
     "decoder_options": {},
+    "decoder_preferences": [],           # decoders tried first by "auto", before the scheme's own list
     "seed": 7777,                        # generative decoders' seed (GVSC's)
 }
 

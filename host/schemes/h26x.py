@@ -351,5 +351,37 @@ def _description(name: str) -> str:
             "LDPC 648 codewords + QAM, FFmpeg decoding with concealment and frame freezing")
 
 
+#: the adaptive variants: the LDPC rate and modulation by the SNR the transmitter was told
+ADAPTIVE_DEFAULTS = {**DEFAULTS, "snr_db": 10.0, "mcs_margin_db": 2.0}
+
+
+def _bind_adaptive(codec: str):
+    """(encoder, decoder) of ``<codec>-adaptive``: before encoding, ``ldpc_rate`` + ``modulation``
+    become the most efficient MCS the fed-back ``snr_db`` clears by ``mcs_margin_db``
+    (semcom_blocks.phy.mcs, from the measured FER curves), so the bitstream units keep their frame
+    error rate near 1e-2 or below; the rate control then spends the same CBR budget at that
+    efficiency (fewer bits, a coarser quantiser, when the channel is poor). The decoder is the
+    codec's own: each unit's coding travels with it."""
+    from semcom_blocks.phy.mcs import pick_mcs
+
+    def enc(frames, params):
+        p = dict(params)
+        mcs = pick_mcs(float(p.pop("snr_db")), float(p.pop("mcs_margin_db")))
+        p["ldpc_rate"], p["modulation"] = mcs.rate, mcs.modulation
+        txs, ctx = encode(frames, p, codec)
+        return txs, {**ctx, "link_adaptation": {"modulation": mcs.modulation, "ldpc_rate": mcs.rate,
+                                                "threshold_db": mcs.esn0_db, "tx_snr_db": float(params["snr_db"])}}
+
+    def dec(received, context, params):
+        p = {k: v for k, v in params.items() if k not in ("snr_db", "mcs_margin_db")}
+        frames, report = decode(received, context, p, codec)
+        return frames, {**report, "scheme": f"{codec}-adaptive", "link_adaptation": context.get("link_adaptation")}
+
+    return enc, dec
+
+
 #: this module's schemes, collected by the service's registry
-SCHEMES = tuple(Scheme(name, *_bind(name), DEFAULTS, _description(name)) for name in NAMES)
+SCHEMES = tuple(Scheme(name, *_bind(name), DEFAULTS, _description(name)) for name in NAMES) + tuple(
+    Scheme(f"{name}-adaptive", *_bind_adaptive(name), ADAPTIVE_DEFAULTS,
+           _description(name) + "; LDPC rate and modulation chosen by the SNR fed back to the transmitter")
+    for name in NAMES)

@@ -4,7 +4,8 @@ Three schemes, as in the paper's comparison:
 
 ============  ================================================================================
 lgvsc-text    Text-Only: a caption per segment (segments of ``interval`` frames)
-lgvsc-skim    SKIM+SFA: keyframes every ``interval`` frames (first and last kept), a caption and
+lgvsc-skim    SKIM+SFA: keyframes every ``interval`` frames (first and last kept; or ``keyframes``
+              of them evenly spread when > 0), a caption and
               motion side information per segment; fixed-length segment adaptation
 lgvsc-skem    SKEM+DSA: keyframes where a local vision-language model's PSSS score exceeds
               ``eta`` (semcom_models.psss; ``vlm`` names the model, loaded from local weights
@@ -55,7 +56,7 @@ VARIANTS = {
 }
 DEFAULTS = {**C.COMMON_DEFAULTS, "caption": "", "captions_file": "", "captioner": "", "captioner_path": "",
             "captioner_frames": 0, "captioner_fps": 0.0,
-            "interval": 8, "vlm": "qwen2.5-vl", "vlm_path": "", "eta": 0.35, "motion": True}
+            "interval": 8, "keyframes": 0, "vlm": "qwen2.5-vl", "vlm_path": "", "eta": 0.35, "motion": True}
 DESCRIPTIONS = {
     "lgvsc-text": "LGVSC Text-Only: a caption per segment",
     "lgvsc-skim": "LGVSC SKIM+SFA: fixed-interval keyframes by DJSCC + captions + motion per segment",
@@ -68,6 +69,10 @@ def _keyframes(kind: str, frames: np.ndarray, params: dict) -> list[int]:
     from semcom_models.keyframes import select_skim
 
     t = frames.shape[0]
+    if kind == "skim" and int(params["keyframes"]) > 0:  # a count (the paper's 3-4 per clip), evenly spread
+        from semcom_models.keyframes import uniform_indices
+
+        return [int(i) for i in uniform_indices(t, int(params["keyframes"]))]
     if kind in ("text", "skim"):
         return [int(i) for i in select_skim(t, int(params["interval"])).indices]
     from semcom_models.psss import SKEM

@@ -17,6 +17,8 @@
   it must be able to use what arrived, else ValueError;
 * ``"interpolating"`` / ``"repetition"``: the weight-free decoders, whatever is configured.
 
+``decoder_preferences`` (a list of decoder names) go in front of the scheme's own in the "auto"
+chain (a preset preferring a fast model still falls back when its weights are absent).
 ``decoder_options`` (a map) go to the generative decoder's constructor: num_inference_steps,
 guidance_scale, negative_prompt, dtype, device, cpu_offload, gen_size, max_frames, ... (unknown
 names are a ValueError listing the known ones); ``seed`` is every decoder's seed (GVSC's 7777).
@@ -61,10 +63,12 @@ class Reconstruction:
                 "decoder_notes": {k: v for k, v in self.notes.items() if k != "fps"}}
 
 
-def _configured(name: str) -> bool:
+def _configured(name: str, options: dict | None = None) -> bool:
+    """Whether decoder ``name``'s weights are found locally (its ``model_name`` option names the
+    checkpoint when given, e.g. a distilled variant)."""
     from semcom_models.model_paths import ModelNotFoundError, resolve_model_path
 
-    base = name.split("+", 1)[-1]
+    base = (options or {}).get("model_name") or name.split("+", 1)[-1]
     try:
         resolve_model_path(base)
     except (ModelNotFoundError, KeyError, ValueError):
@@ -151,9 +155,11 @@ def reconstruct(cond: Conditioning, params: dict, preferences: tuple[str, ...] =
     t0 = time.perf_counter()
     chain: list[dict] = []
     if choice == "auto":
+        preferred = [str(n) for n in (params.get("decoder_preferences") or [])]
+        preferences = tuple(dict.fromkeys([*preferred, *preferences]))
         options = _options(params, preferences)
         for name in preferences:
-            if not _configured(name):
+            if not _configured(name, options[name]):
                 chain.append({"name": name, "reason": "weights not configured (semcom models list)"})
                 continue
             try:
@@ -177,6 +183,8 @@ def reconstruct(cond: Conditioning, params: dict, preferences: tuple[str, ...] =
         if frames is not None:
             chain.append({"name": choice})
             return Reconstruction(frames, choice, time.perf_counter() - t0, chain)
+        out = _build(choice, path).decode(cond)  # the weight-free end: the generative options are not its
+        return Reconstruction(out.frames, choice, time.perf_counter() - t0, chain + [{"name": choice}], out.notes)
     if choice == "none":
         frames = np.full((cond.num_frames, cond.height, cond.width, 3), 128, np.uint8)
         return Reconstruction(frames, "none", time.perf_counter() - t0, chain + [{"name": "none"}])

@@ -100,8 +100,9 @@ def simulate_closed_loop(transmissions: list[Transmission], snr_db, scenario: st
     (``snr_db``: a number, "START:STOP" or a list; :func:`snr_trajectory`), each one's LDPC units
     coded for the SNR the receiver last fed back (:mod:`.link_adapt`: ``feedback_delay``
     transmissions late, each report lost with probability ``feedback_loss``; ``initial_snr_db``
-    before any report; ``adapt`` False: sent as they are, the loop only measured). Returns (frames received, receiver counters, one decision per
-    transmission: what the transmitter used and what the receiver then measured)."""
+    before any report; ``adapt`` False: sent as they are, the loop only measured). Returns
+    (frames received, receiver counters, one decision per transmission: what the transmitter used
+    and what the receiver then measured)."""
     from .link_adapt import FeedbackPath, adapt_transmission
     from .mcs import DEFAULT_MARGIN_DB
 
@@ -112,9 +113,10 @@ def simulate_closed_loop(transmissions: list[Transmission], snr_db, scenario: st
     path = FeedbackPath(int(feedback_delay), float(feedback_loss), float(initial_snr_db), int(seed))
     seeds = np.random.SeedSequence(seed).generate_state(max(len(transmissions), 1))
     frames, decisions = [], []
+    margin = DEFAULT_MARGIN_DB if margin_db is None else margin_db
     for tx, snr, s in zip(transmissions, snrs, seeds):
         if adapt:
-            adapted, decision = adapt_transmission(tx, path.latest, DEFAULT_MARGIN_DB if margin_db is None else margin_db)
+            adapted, decision = adapt_transmission(tx, path.latest, margin)
         else:
             adapted, decision = tx, {"seq": int(tx.seq), "snr_db": path.latest, "modulation": None, "rate": None}
         chan = ChannelSim(snr, fft_len=fmt.params.fft_len, seed=int(s), **channel_sim_kwargs(settings))

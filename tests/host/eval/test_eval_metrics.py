@@ -240,30 +240,8 @@ def test_video_metrics_adds_lpips_when_configured_and_skips_it_otherwise(tmp_pat
 # CLIP
 # ------------------------------------------------------------------------------------------------
 
-def _save_tiny_clip(path):
-    from transformers import CLIPConfig, CLIPModel
-
-    tok = tm._clip_tokenizer()
-    torch.manual_seed(0)
-    cfg = CLIPConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=37,
-                           num_hidden_layers=2, num_attention_heads=4),
-        projection_dim=16)
-    model = CLIPModel(cfg).eval()
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    (path / "preprocessor_config.json").write_text(
-        '{"crop_size": {"height": 32, "width": 32}, "do_center_crop": true, "do_normalize": true, '
-        '"do_rescale": true, "do_resize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073], '
-        '"image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, '
-        '"rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 32}}')
-    return model
-
-
 def test_clip_scores_from_a_local_folder(tmp_path, monkeypatch):
-    model = _save_tiny_clip(tmp_path / "clip")
+    model = tm.save_clip(tmp_path / "clip")
     monkeypatch.setenv("SEMCOM_CLIP_PATH", str(tmp_path / "clip"))
     scorer = clip_score.load_clip(cache=False)
     a = _video(t=3, h=50, w=70)
@@ -376,26 +354,6 @@ CAPTIONS = ["a man in a bowler hat walks a dog along the beach at sunset",
             "the dog runs into the waves"]
 
 
-def _save_tiny_bert(path):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(CAPTIONS, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]", model_max_length=64)
-    torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                 intermediate_size=37, max_position_embeddings=64)).eval()
-    model.save_pretrained(path)
-    fast.save_pretrained(path)
-    return model, fast
-
-
 def _greedy_by_hand(model, tok, layer, cand, ref):
     """BERTScore P, R, F1 written out directly: cosine matrix of all tokens, maxima over the
     non-special tokens."""
@@ -412,7 +370,7 @@ def _greedy_by_hand(model, tok, layer, cand, ref):
 
 
 def test_bertscore_with_a_tiny_local_bert(tmp_path, monkeypatch):
-    model, tok = _save_tiny_bert(tmp_path / "bert")
+    model, tok = tm.save_bert(tmp_path / "bert", corpus=CAPTIONS)
     monkeypatch.setenv("SEMCOM_BERTSCORE_PATH", str(tmp_path / "bert"))
     scorer = text_metrics.load_bertscore(cache=False)
     assert scorer.layer == 2                      # the last layer of an unknown checkpoint
@@ -556,8 +514,8 @@ class _FixedCaptioner:
 
 
 def test_description_metrics_score_each_caption_against_its_own_frames(tmp_path, monkeypatch):
-    _save_tiny_clip(tmp_path / "clip")
-    _save_tiny_bert(tmp_path / "bert")
+    tm.save_clip(tmp_path / "clip")
+    tm.save_bert(tmp_path / "bert", corpus=CAPTIONS)
     monkeypatch.setenv("SEMCOM_CLIP_PATH", str(tmp_path / "clip"))
     monkeypatch.setenv("SEMCOM_BERTSCORE_PATH", str(tmp_path / "bert"))
     a, b = _video(0, t=4), _video(1, t=4)
