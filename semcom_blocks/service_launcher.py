@@ -96,7 +96,10 @@ def ensure_service(address: str, keys_dir: str | None, logger) -> bool:
             threading.Thread(target=_drain, args=(proc,), daemon=True).start()
             logger.info(f"semantic service started (pid {proc.pid}): {line.strip()}")
             return True
-    rc = proc.poll()
+    try:  # it closed its stdout (exited) or stayed silent: its status, once it has one
+        rc = proc.wait(timeout=5) if not line else proc.poll()
+    except subprocess.TimeoutExpired:
+        rc = None
     stop_services()
     raise RuntimeError(f"the semantic service did not start on {address} "
                        f"({'exit status ' + str(rc) if rc is not None else 'no answer in time'}; its log is above)")
