@@ -156,17 +156,30 @@ def sent_descriptions(tx_ctx: dict, num_frames: int) -> list[tuple[int, int, str
     return []
 
 
-def _eval_captioner(params: dict, skipped: dict):
-    """The scheme's local VLM captioner for describing the reconstruction (the same one, with the
-    same video sampling, that described the source), or None (reason in ``skipped["bertscore"]``)."""
-    if not params.get("captioner"):
-        return None
-    from semcom_host.schemes.common import vlm_captioner
+#: the VLM that describes reconstructions for BERTScore when the scheme names none (used when found)
+EVAL_CAPTIONER = "qwen2.5-vl"
 
+
+def _eval_captioner(params: dict, skipped: dict):
+    """The VLM captioner that describes the reconstruction: the scheme's own (``captioner``, with
+    the same video sampling that described the source), else ``EVAL_CAPTIONER`` when its weights
+    are found locally; None otherwise (reason in ``skipped["bertscore"]``)."""
+    from semcom_host.schemes.common import vlm_captioner
+    from semcom_models.model_paths import ModelNotFoundError, env_var, resolve_model_path
+
+    p = dict(params)
+    if not p.get("captioner"):
+        try:
+            resolve_model_path(EVAL_CAPTIONER)
+        except ModelNotFoundError:
+            skipped["bertscore"] = (f"no captioner to describe the reconstruction: set the scheme's captioner "
+                                    f"param, or ${env_var(EVAL_CAPTIONER)} for {EVAL_CAPTIONER}")
+            return None
+        p["captioner"], p["captioner_path"] = EVAL_CAPTIONER, ""
     try:
-        return vlm_captioner(params)
+        return vlm_captioner(p)
     except (OSError, ImportError, ValueError) as exc:
-        skipped["bertscore"] = f"captioner {params['captioner']}: {type(exc).__name__}: {exc}"
+        skipped["bertscore"] = f"captioner {p['captioner']}: {type(exc).__name__}: {exc}"
         return None
 
 

@@ -19,6 +19,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("psnr", "PSNR (dB)", "higher"), ("ssim", "SSIM", "higher"), ("ms_ssim", "MS-SSIM", "higher"),
     ("lpips", "LPIPS", "lower"), ("dists", "DISTS", "lower"), ("clip", "CLIP score", "higher"),
     ("clip_image", "CLIP score (image-image)", "higher"), ("clip_text", "CLIP score (text-frame)", "higher"),
+    ("bertscore", "BERTScore F1 (captions of the reconstruction)", "higher"),
     ("frame_loss", "frame loss (fraction)", "lower"))
 
 
