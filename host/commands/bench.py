@@ -102,6 +102,13 @@ def run(args) -> int:
                    if rec["grdigital_rx_msps"] else "")
             print(f"bursts of {rec['burst_samples']} samples: ours {rec['rx_msps']:.2f} MS/s (engine alone "
                   f"{rec['engine_msps']:.2f}){grd}; decoded {rec['frames_decoded']}/{rec['bursts']}")
+            low = rec.get("low_snr")
+            if low:
+                print(f"low SNR, digital-heavy bursts of {low['burst_samples']} samples: ours {low['rx_msps']:.2f} "
+                      f"MS/s (engine alone {low['engine_msps']:.2f}); decoded {low['frames_decoded']}/{low['bursts']}")
+            if rec.get("first_burst_s") is not None:
+                print(f"first burst of a fresh process: {rec['first_burst_s']:.2f} s "
+                      f"(import {rec.get('first_burst_import_s') or 0:.2f} s)")
         return 0
     from semcom_host.experiments.bench_fec import bench_fec
 

@@ -10,6 +10,12 @@ record's ``backend`` says which ran), ``minsum-numba`` (the numba reference) and
 library is built, ``minsum-i8`` (native, 8-bit fixed point). ``ratio_vs_numba`` = throughput /
 ``minsum-numba``'s in the same run.
 
+Turbo (K = 1024) likewise: ``maxlog`` (what ``TurboCode.decode`` runs by default: the native C
+max-log-MAP decoder of ``turbo_native``, SIMD across codewords, bit-exact to numba, where its
+library is built; ``backend`` says which ran), ``maxlog-numba`` (the numba reference; the
+others' ``ratio_vs_numba`` is against it, and ``same_as_numba`` says whether their decisions and
+iteration counts equal its, codeword for codeword) and ``logmap`` (exact log-MAP, numba).
+
 GNU Radio's ``fec.ldpc_decoder`` (3.10.5) is driven through a ``fec.decoder`` block in a
 flowgraph fed from a vector source, so its figure includes that flowgraph's small overhead.
 It takes received BPSK values y with the opposite sign to our LLRs (positive means 1) and
@@ -33,7 +39,7 @@ import time
 
 import numpy as np
 
-from semcom_blocks.phy import ldpc_native
+from semcom_blocks.phy import ldpc_native, turbo_native
 from semcom_blocks.phy.ldpc import LDPC_RATES, get_ldpc, minsum_backend
 from semcom_blocks.phy.snr import ebn0_to_esn0, noise_var_from_esn0
 
@@ -80,19 +86,28 @@ def bench_ldpc(rate: str, ebn0_db: float, decoder: str = "minsum", frames: int =
 
 
 def bench_turbo(ebn0_db: float, k: int = 1024, algorithm: str = "maxlog", iterations: int = 8,
-                frames: int = 300, seed: int = 1, min_seconds: float = 1.0) -> dict:
-    """One turbo measurement (early stopping on, as in use)."""
+                frames: int = 300, seed: int = 1, min_seconds: float = 1.0, llr=None, info=None, reference=None):
+    """One turbo measurement (early stopping on, as in use): a record dict, plus the LLRs, the
+    information bits and the decoder's result. ``reference``: another measurement's result on the
+    same LLRs, to report ``same_as_numba`` (identical bits and iteration counts)."""
     from semcom_blocks.phy.turbo import TurboCode
 
     code = TurboCode(k)
-    rng = np.random.default_rng(seed)
-    info = rng.integers(0, 2, (frames, k), dtype=np.uint8)
-    llr = awgn_llrs(code.encode(info), code.rate, ebn0_db, rng)
+    if llr is None:
+        rng = np.random.default_rng(seed)
+        info = rng.integers(0, 2, (frames, k), dtype=np.uint8)
+        llr = awgn_llrs(code.encode(info), code.rate, ebn0_db, rng)
     code.decode(llr[:2], iterations=iterations, algorithm=algorithm)
     seconds, res = _timed(lambda: code.decode(llr, iterations=iterations, algorithm=algorithm), min_seconds)
-    return {"code": "turbo", "k": k, "rate": round(code.rate, 6), "decoder": algorithm, "iterations": iterations,
-            "ebn0_db": ebn0_db, "frames": frames, "fer": float((res.bits != info).any(axis=1).mean()),
-            "iterations_mean": float(res.iterations.mean()), "info_mbps": frames * k / seconds / 1e6}
+    record = {"code": "turbo", "k": k, "rate": round(code.rate, 6), "decoder": algorithm, "iterations": iterations,
+              "ebn0_db": ebn0_db, "frames": len(llr), "fer": float((res.bits != info).any(axis=1).mean()),
+              "iterations_mean": float(res.iterations.mean()), "info_mbps": len(llr) * k / seconds / 1e6}
+    if algorithm.startswith("maxlog"):
+        record["backend"] = turbo_native.backend(algorithm, len(llr))
+    if reference is not None:
+        record["same_as_numba"] = bool(np.array_equal(res.bits, reference.bits)
+                                       and np.array_equal(res.iterations, reference.iterations))
+    return record, llr, info, res
 
 
 def bench_grfec_ldpc(rate: str, llr: np.ndarray, info: np.ndarray, ebn0_db: float, documented: bool = False,
@@ -161,6 +176,11 @@ def bench_fec(ebn0_db: float = 4.0, turbo_ebn0_db: float = 1.0, frames: int = 20
             emit(documented)
         for rec in minsums + [spa]:
             emit(rec)
-    for algorithm in ("maxlog", "logmap"):
-        emit(bench_turbo(turbo_ebn0_db, algorithm=algorithm, seed=seed, min_seconds=min_seconds))
+    ref, llr, info, ref_res = bench_turbo(turbo_ebn0_db, algorithm="maxlog-numba", seed=seed, min_seconds=min_seconds)
+    same = {"llr": llr, "info": info, "min_seconds": min_seconds}
+    turbos = [bench_turbo(turbo_ebn0_db, algorithm="maxlog", reference=ref_res, **same)[0], ref]
+    for rec in turbos:
+        rec["ratio_vs_numba"] = rec["info_mbps"] / ref["info_mbps"]
+    for rec in turbos + [bench_turbo(turbo_ebn0_db, algorithm="logmap", **same)[0]]:
+        emit(rec)
     return records

@@ -17,15 +17,29 @@ wall seconds of ``top_block.run()``, best of ``repeats`` runs taken alternately 
 is shared: the best run is the least disturbed one). Our receiver's engine alone
 (``BurstReceiver.push`` in 32k-sample chunks, no GNU Radio) is reported too.
 Fields: rx_msps, grdigital_rx_msps, ratio, engine_msps, burst_samples, and what each decoded.
+
+Two more measurements come with it (``low_snr`` and ``first_burst``, both on by default):
+
+* ``low_snr``: the same fields for the low-SNR digital-heavy case ``LOW_SNR_CASE`` (QPSK LDPC
+  648 R1/2 units of 3,000 bytes, 75 codewords each, no analog unit, at 3 dB, where the LDPC
+  decoder runs on nearly every codeword), ours only: gr-digital's ofdm_tx cannot make bursts
+  that long. Skipped when the main case is that case.
+* ``first_burst_s`` (and ``first_burst_import_s``): a fresh interpreter, pinned to the same
+  core, imports the receiver and decodes one burst of that case (``python -m
+  semcom_blocks.phy.warm --first-burst``): the cost of a cold start once numba's cache is warm
+  (``make setup`` warms it; without it the numba kernels compile for ~20 s on this first burst).
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 
-__all__ = ["bench_phy", "our_stream", "grdigital_stream"]
+__all__ = ["bench_phy", "our_stream", "grdigital_stream", "first_burst", "LOW_SNR_CASE"]
 
 FFT_LEN, CP_LEN = 64, 16
 SYMBOL_LEN = FFT_LEN + CP_LEN
@@ -34,6 +48,8 @@ GRD_BYTES_PER_SYMBOL = 48 * 2 // 8
 #: buffer (items) given to sources and to gr-digital's hier blocks: its cyclic prefixer and
 #: receiver fail ("Buffer too small for min_noutput_items") on bursts longer than the default
 BUFFER_ITEMS = 1 << 17
+#: the low-SNR digital-heavy case measured beside the main one (module docstring)
+LOW_SNR_CASE = {"digital_bytes": 3000, "analog_symbols": 0, "snr_db": 3.0}
 
 
 def _add_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -137,17 +153,22 @@ def _time_engine(x: np.ndarray, chunk: int = 1 << 15) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def bench_phy(bursts: int = 100, digital_bytes: int = 96, analog_symbols: int = 4096, gap: int = 400,
-              snr_db: float = 20.0, repeats: int = 3, cpu: int | None = None, with_grdigital: bool = True,
-              seed: int = 1) -> dict:
-    """Measure both receivers (see the module docstring); returns the JSON-ready result."""
-    if bursts < 1 or repeats < 1 or gap < 0:
-        raise ValueError("bursts and repeats must be >= 1 and gap >= 0")
+def first_burst(cpu: int | None = None, timeout: float = 300.0) -> dict:
+    """Seconds a fresh interpreter takes to import the receiver and to decode its first burst
+    (semcom_blocks.phy.warm.first_burst: LOW_SNR_CASE plus 512 analog symbols), pinned to
+    ``cpu`` when given."""
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    out = subprocess.run([sys.executable, "-m", "semcom_blocks.phy.warm", "--first-burst"], capture_output=True,
+                         text=True, timeout=timeout, check=True, preexec_fn=pin)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _measure(bursts: int, digital_bytes: int, analog_symbols: int, gap: int, snr_db: float, repeats: int,
+             core: int, with_grdigital: bool, seed: int) -> dict:
+    """One case of ``bench_phy`` (the module docstring), on core ``core``."""
     ours, burst_len = our_stream(bursts, digital_bytes, analog_symbols, gap, snr_db, seed)
     if with_grdigital:
         grd, grd_len, packet, payload = grdigital_stream(bursts, burst_len, gap, snr_db, seed)
-    cpus = sorted(os.sched_getaffinity(0))
-    core = cpus[-1] if cpu is None else int(cpu)
     saved = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
     try:
@@ -177,4 +198,25 @@ def bench_phy(bursts: int = 100, digital_bytes: int = 96, analog_symbols: int = 
         result.update({"grdigital_burst_samples": grd_len, "grdigital_packet_bytes": packet,
                        "grdigital_packets_decoded": grd_out.size // packet,
                        "grdigital_bytes_correct": bool(np.array_equal(grd_out, payload))})
+    return result
+
+
+def bench_phy(bursts: int = 100, digital_bytes: int = 96, analog_symbols: int = 4096, gap: int = 400,
+              snr_db: float = 20.0, repeats: int = 3, cpu: int | None = None, with_grdigital: bool = True,
+              seed: int = 1, low_snr: bool = True, with_first_burst: bool = True) -> dict:
+    """Measure both receivers, the low-SNR digital-heavy case and the first burst of a fresh
+    process (see the module docstring); returns the JSON-ready result."""
+    if bursts < 1 or repeats < 1 or gap < 0:
+        raise ValueError("bursts and repeats must be >= 1 and gap >= 0")
+    cpus = sorted(os.sched_getaffinity(0))
+    core = cpus[-1] if cpu is None else int(cpu)
+    result = _measure(bursts, digital_bytes, analog_symbols, gap, snr_db, repeats, core, with_grdigital, seed)
+    main_case = {"digital_bytes": digital_bytes, "analog_symbols": analog_symbols, "snr_db": snr_db}
+    if low_snr and main_case != LOW_SNR_CASE:
+        result["low_snr"] = _measure(bursts, gap=gap, repeats=repeats, core=core, with_grdigital=False, seed=seed,
+                                     **LOW_SNR_CASE)
+    if with_first_burst:
+        fb = first_burst(core)
+        result.update({"first_burst_s": fb["first_burst_s"], "first_burst_import_s": fb["import_s"],
+                       "first_burst_samples": fb["burst_samples"]})
     return result

@@ -203,10 +203,16 @@ def load(path=None) -> NativeMinSum | None:
 
 
 def get() -> NativeMinSum | None:
-    """The native decoder to use now, or None: disabled by SEMCOM_LDPC_NATIVE=0, or not loadable."""
+    """The native decoder to use now, or None: disabled by SEMCOM_LDPC_NATIVE=0, or not loadable.
+    (Called on every decode: two environment look-ups, the rest cached.)"""
     if os.environ.get("SEMCOM_LDPC_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
-    return load(str(library_path()))
+    return _load_from_env(os.environ.get("SEMCOM_LDPC_LIB"))
+
+
+@lru_cache(maxsize=None)
+def _load_from_env(env_path: str | None) -> NativeMinSum | None:
+    return load(env_path or str(KERNEL_DIR / LIB_NAME))
 
 
 def available() -> bool:

@@ -62,14 +62,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
-from .crc import crc_bytes
-from .fec import PayloadCoder
+from .fec import PayloadCoder, decode_codewords, decode_payload, decode_payloads
 from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, decode_sig, decode_table
-from .ldpc import LdpcLayout, get_ldpc
 from .modulation import LLR_MAX, N0_MIN, bits_per_symbol, demodulate_llr
 from .ofdm import OfdmParams
 from .rx_kernels import (
@@ -78,7 +75,6 @@ from .rx_kernels import (
     derotate_blocks,
     equalize,
     fit_channel_omp,
-    hard_syndrome,
     linear_llr,
     ltf_channel,
     ltf_search,
@@ -492,13 +488,18 @@ class BurstReceiver:
         return demodulate_llr(zf.reshape(-1)[start:start + count], modulation, tile_span(nv, start, count))
 
     def _units(self, entries: list[TableEntry], zf, nv, mmse, offset: int) -> list[ReceivedUnit]:
-        """The units of the payload, which starts at flat symbol ``offset`` of zf / mmse."""
-        units, pos = [], offset
-        for e in entries:
-            start, count = pos, e.n_symbols
-            pos += count
+        """The units of the payload, which starts at flat symbol ``offset`` of zf / mmse. The
+        digital units are decoded together (fec.decode_payloads: one decoder call per code)."""
+        starts = np.cumsum([offset] + [e.n_symbols for e in entries])
+        digital = [i for i, e in enumerate(entries) if e.kind == "digital"]
+        decoded = dict(zip(digital, decode_payloads(
+            [(entries[i].coder, self._llr(zf, nv, int(starts[i]), entries[i].n_symbols, entries[i].coder.modulation),
+              entries[i].length) for i in digital])))
+        units = []
+        for i, e in enumerate(entries):
+            start, count = int(starts[i]), e.n_symbols
             if e.kind == "digital":
-                data, crc_ok = decode_payload(e.coder, self._llr(zf, nv, start, count, e.coder.modulation), e.length)
+                data, crc_ok = decoded[i]
                 self.stats["units_digital_ok" if crc_ok else "units_digital_crc_fail"] += 1
                 units.append(ReceivedUnit(e.name, "digital", data, crc_ok, tile_span(nv, start, count), e.coder))
             else:
@@ -512,63 +513,6 @@ class BurstReceiver:
                     units.append(ReceivedUnit(e.name, "analog", zf.reshape(-1)[start:start + count].copy(), None,
                                               nvs))
         return units
-
-
-@lru_cache(maxsize=1024)
-def _layout(n: int, rate: str, info_bits: int) -> LdpcLayout:
-    return LdpcLayout(get_ldpc(n, rate), info_bits)
-
-
-def decode_codewords(layout: LdpcLayout, llr: np.ndarray, decoder: str | None = None,
-                     max_iter: int | None = None) -> np.ndarray:
-    """Decoded codewords (n_codewords, n) uint8 of ``layout`` from the LLRs of its transmitted
-    bits (extra trailing LLRs ignored): what LdpcLayout.decode decodes, with the iterative
-    decoder (``decoder``, ``max_iter``: LdpcCode.decode's, None for its defaults) run only on
-    the codewords that need it.
-
-    A codeword whose hard decisions (LLR < 0: bit 1) already satisfy every parity check is what
-    the decoder would return for it: in min-sum and sum-product alike each check then sends
-    every bit a message of that bit's own sign, so no posterior changes sign and the first
-    syndrome check stops the decoder with those very bits. Checking the syndrome costs a few
-    microseconds per 648-bit codeword, one decoder iteration about 12; on a clean link every
-    codeword passes. Shortened bits are known zeros, repeated bits add their LLRs, punctured
-    bits have LLR 0; a layout that punctures skips the check (its codewords nearly always need
-    the decoder)."""
-    code = layout.code
-    llr = np.asarray(llr, dtype=np.float64).reshape(-1)
-    if llr.size < layout.coded_bits:
-        raise ValueError(f"{llr.size} LLRs for a layout of {layout.coded_bits} coded bits")
-    llr = llr[:layout.coded_bits]
-    if not np.isfinite(llr).all():
-        raise ValueError("LLRs must be finite")
-    full = np.bincount(layout.tx_index, weights=llr, minlength=layout.n_codewords * code.n)
-    full[layout.shortened_index] = LLR_MAX
-    full = full.reshape(layout.n_codewords, code.n)
-    kwargs = {k: v for k, v in (("decoder", decoder), ("max_iter", max_iter)) if v is not None}
-    if layout.coded_bits < full.size - layout.shortened_index.size:  # punctured
-        return code.decode(full, return_codeword=True, **kwargs).bits
-    # the decoders work in float32 (min-sum) or float64 (sum-product): decide signs as they do
-    hard, ok = hard_syndrome(full if decoder == "spa" else full.astype(np.float32), code.row_ptr, code.col_idx)
-    if not ok.all():
-        hard[~ok] = code.decode(full[~ok], return_codeword=True, **kwargs).bits
-    return hard
-
-
-def decode_payload(coder: PayloadCoder, llr: np.ndarray, nbytes: int) -> tuple[bytes, bool]:
-    """(data, crc_ok): what ``coder.decode_llr(llr, nbytes)`` gives, LDPC codewords decoded by
-    ``decode_codewords``. Turbo and uncoded payloads go to coder.decode_llr unchanged."""
-    info_bits = 8 * nbytes + coder.crc_bits
-    if coder.fec != "ldpc" or info_bits == 0:
-        out = coder.decode_llr(llr, nbytes)
-        return out.data, out.crc_ok
-    layout = _layout(coder.n, coder.rate, info_bits)
-    if np.size(llr) < layout.coded_bits:
-        raise ValueError(f"{np.size(llr)} LLRs for a {nbytes}-byte payload that needs {layout.coded_bits}")
-    hard = decode_codewords(layout, llr, coder.decoder, coder.max_iter)
-    raw = np.packbits(hard[:, :layout.code.k].reshape(-1)[layout.payload_index]).tobytes()
-    data, tail = raw[:nbytes], raw[nbytes:]
-    crc_ok = True if coder.crc is None else crc_bytes(data, coder.crc) == int.from_bytes(tail, "big")
-    return data, bool(crc_ok)
 
 
 def _axis_scale(modulation: str) -> float:

@@ -19,7 +19,9 @@ Coded layout
 
 Decoder
     Iterative decoding with two soft-in soft-out BCJR decoders (max-log-MAP or exact log-MAP) in
-    numba, float32, batched over codewords, both trellises terminated by their tail bits. Inputs
+    numba, float32, batched over codewords, both trellises terminated by their tail bits; "maxlog"
+    runs the native C decoder of :mod:`.turbo_native` (SIMD across codewords, bit-exact to numba)
+    where its library is built, "maxlog-numba" the numba kernel. Inputs
     are channel LLRs ``log P(bit=0)/P(bit=1)`` (positive means 0) in the coded layout above, in
     natural units (nats), e.g. ``2*y/sigma^2`` for BPSK 0 -> +1, 1 -> -1 over AWGN with noise
     variance sigma^2 per real dimension.
@@ -37,7 +39,8 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from .crc import crc_attach_bits, crc_check_bits, get_crc
+from . import turbo_native
+from .crc import crc_attach_bits, get_crc
 from .fec_types import DecodeResult, as_bit_batch, as_llr_batch
 from .modulation import LLR_MAX
 from .turbo_qpp import TURBO_BLOCK_SIZES, qpp_params, qpp_permutation
@@ -50,6 +53,7 @@ __all__ = [
     "turbo_payload_coded_len",
     "turbo_encode_payload",
     "turbo_decode_payload",
+    "turbo_decode_payloads",
 ]
 
 #: Largest code block size Z of 36.212 section 5.1.2 (bits).
@@ -58,8 +62,8 @@ TURBO_MAX_BLOCK = 6144
 #: LDPC code's shortened bits.
 FILLER_LLR = LLR_MAX
 
-_ALGORITHMS = ("maxlog", "logmap")
-_DEFAULT_SCALING = {"maxlog": 0.75, "logmap": 1.0}
+_ALGORITHMS = ("maxlog", "maxlog-numba", "maxlog-native", "logmap")
+_DEFAULT_SCALING = {"maxlog": 0.75, "maxlog-numba": 0.75, "maxlog-native": 0.75, "logmap": 1.0}
 _TB_CRC, _CB_CRC, _CRC_LEN = "crc24a", "crc24b", 24
 
 
@@ -337,6 +341,7 @@ class TurboCode:
         self.rate = self.k / self.n
         self.perm = qpp_permutation(self.k)
         self._tail_idx = _tail_indices(self.k)
+        self._perm32, self._tail32 = self.perm.astype(np.int32), self._tail_idx.astype(np.int32).reshape(-1)
 
     def __repr__(self) -> str:
         return f"TurboCode(k={self.k})"
@@ -356,7 +361,8 @@ class TurboCode:
         Args:
             llr:        LLRs log P(0)/P(1) in nats, positive means 0; must be finite.
             iterations: maximum number of full iterations (both constituent decoders), >= 1.
-            algorithm:  "maxlog" (max-log-MAP) or "logmap" (exact Jacobian logarithm).
+            algorithm:  "maxlog" (max-log-MAP: native where built, else numba), "maxlog-numba",
+                        "maxlog-native" (turbo_native) or "logmap" (exact Jacobian logarithm).
             scaling:    factor on the extrinsic LLRs passed between the constituent decoders,
                         in (0, 1]; default 0.75 for "maxlog", 1.0 for "logmap".
             early_stop: stop a codeword once converged: its hard decisions did not change
@@ -374,12 +380,15 @@ class TurboCode:
         exact, scale = _check_decoder_options(iterations, algorithm, scaling)
         crc_poly, crc_width = _crc_params(crc)
         values, single = as_llr_batch(llr, self.n, np.float32)
-        n_words = values.shape[0]
-        bits = np.zeros((n_words, self.k), dtype=np.uint8)
-        iters = np.zeros(n_words, dtype=np.int32)
-        converged = np.zeros(n_words, dtype=np.bool_)
-        _turbo_decode_kernel(values, self.perm, self._tail_idx, int(iterations), exact, scale,
-                             bool(early_stop), crc_poly, crc_width, bits, iters, converged)
+        native, n_words = turbo_native.for_algorithm(algorithm), values.shape[0]
+        if native is not None:
+            bits, iters, converged = native.run(values, self._perm32, self._tail32, int(iterations), scale,
+                                                bool(early_stop), crc_poly, crc_width)
+        else:
+            bits, iters = np.zeros((n_words, self.k), np.uint8), np.zeros(n_words, np.int32)
+            converged = np.zeros(n_words, dtype=np.bool_)
+            _turbo_decode_kernel(values, self.perm, self._tail_idx, int(iterations), exact, scale,
+                                 bool(early_stop), crc_poly, crc_width, bits, iters, converged)
         if single:
             return DecodeResult(bits[0], iters[0], converged[0])
         return DecodeResult(bits, iters, converged)
@@ -541,25 +550,39 @@ def turbo_decode_payload(llr, payload_len: int, **decoder_kwargs):
         block's CRC-24B when C > 1; the CRC-24A is then not checked again); (C,) int32 turbo
         iterations each block used.
     """
-    seg = _segment(payload_len)
-    values, single = as_llr_batch(llr, turbo_payload_coded_len(payload_len), np.float32)
-    if not single:
-        raise ValueError("turbo_decode_payload takes one 1-D LLR array")
-    decoder_kwargs.setdefault("crc", seg.block_crc or _TB_CRC)
-    blocks = _unpack_blocks(values[0], seg)
-    decoded, crc_ok, iters = [], [], []
-    for r, (k, block_llr) in enumerate(zip(seg.sizes, blocks)):
-        res = _code(k).decode(block_llr, **decoder_kwargs)
-        n_filler = seg.n_filler if r == 0 else 0
-        if seg.block_crc:
-            crc_ok.append(crc_check_bits(res.bits, seg.block_crc))
-            decoded.append(res.bits[n_filler:-_CRC_LEN])
-        else:
-            crc_ok.append(crc_check_bits(res.bits[n_filler:], _TB_CRC))
-            decoded.append(res.bits[n_filler:])
-        iters.append(int(res.iterations))
-    tb = np.concatenate(decoded)
-    return tb[:payload_len], np.array(crc_ok, dtype=bool), np.array(iters, dtype=np.int32)
+    return turbo_decode_payloads([(llr, payload_len)], **decoder_kwargs)[0]
+
+
+def turbo_decode_payloads(payloads, **decoder_kwargs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`turbo_decode_payload` of every (llr, payload_len) of ``payloads``, in order, with
+    the code blocks of one size K (and CRC) of all of them decoded in one TurboCode.decode call
+    (the native decoder is SIMD across codewords). Each block decodes as it would alone."""
+    jobs, groups = [], {}
+    for llr, payload_len in payloads:
+        seg = _segment(payload_len)
+        values, single = as_llr_batch(llr, turbo_payload_coded_len(payload_len), np.float32)
+        if not single:
+            raise ValueError("turbo_decode_payload takes one 1-D LLR array")
+        crc = decoder_kwargs.get("crc", seg.block_crc or _TB_CRC)
+        for r, block_llr in enumerate(_unpack_blocks(values[0], seg)):
+            groups.setdefault((seg.sizes[r], crc), []).append((len(jobs), r, block_llr))
+        jobs.append((seg, payload_len, [None] * len(seg.sizes)))
+    for (k, crc), members in groups.items():
+        res = _code(k).decode(np.stack([m[2] for m in members]), **{**decoder_kwargs, "crc": crc})
+        for i, (j, r, _) in enumerate(members):
+            jobs[j][2][r] = (res.bits[i], int(res.iterations[i]))
+    out = []
+    for seg, payload_len, blocks in jobs:
+        decoded, crc_ok = [], []
+        for r, (bits, _) in enumerate(blocks):
+            n_filler = seg.n_filler if r == 0 else 0
+            checked = bits if seg.block_crc else bits[n_filler:]  # the block's CRC-24B, or the TB's CRC-24A
+            # crc_check_bits in numba (plain CRCs: the remainder of data + parity is 0 iff they match)
+            crc_ok.append(_crc_remainder(checked, *_crc_params(seg.block_crc or _TB_CRC)) == 0)
+            decoded.append(bits[n_filler:-_CRC_LEN] if seg.block_crc else checked)
+        tb = np.concatenate(decoded)
+        out.append((tb[:payload_len], np.array(crc_ok, dtype=bool), np.array([it for _, it in blocks], np.int32)))
+    return out
 
 
 def _unpack_blocks(values: np.ndarray, seg: _Segmentation) -> list[np.ndarray]:
