@@ -173,3 +173,15 @@ def test_gvsc_adaptive_sends_what_the_fed_back_snr_allows(tmp_path):
         assert ctx["variant"] == variant and sent == units
         frames, report = spec.decoder(ideal_received(txs), {}, dict(p))  # the choice read from the manifest
         assert report["variant"] == variant and frames.shape == (8, 64, 64, 3)
+
+
+def test_a_lost_sketch_leaves_the_composite_generating_from_the_text(only_ltx, calls, tmp_path, monkeypatch):
+    base, control = tm.save_sd3_controlnet(tmp_path / "sd3", tmp_path / "sd3cn")
+    monkeypatch.setenv("SEMCOM_SD3_5_PATH", str(base))
+    monkeypatch.setenv("SEMCOM_SD3_5_CONTROLNET_CANNY_PATH", str(control))
+    report = run("gvsc-sketch", tmp_path, {"caption": "a yellow square"})
+    assert report["decoder"] == "sketch+ltx-video" and calls[0]["pipeline"] == "LTXImageToVideoPipeline"
+    calls.clear()
+    report = run("gvsc-sketch", tmp_path, {"caption": "a yellow square"}, drop=lambda name: name.startswith("sk"))
+    assert report["decoder"] == "sketch+ltx-video" and report["arrived"]["sketches"] == 0
+    assert [c["pipeline"] for c in calls] == ["LTXPipeline"] and calls[0]["prompt"] == "a yellow square"
