@@ -11,6 +11,10 @@ transmission is pending the block produces nothing (a radio sends nothing).
 The PMT symbol ``done`` on ``in`` ends the stream once the queued bursts are out (a loopback
 simulation then runs to completion).
 
+With ``link_adaptation``, each transmission's LDPC units are coded for the SNR last received on
+the optional port ``feedback`` (a PMT dict with ``snr_est_db``, e.g. from SemCom Feedback Link;
+``initial_snr_db`` before any; :mod:`.phy.link_adapt`); ``decisions()`` lists what was used.
+
 A malformed PDU or transmission is counted (``frames_malformed``), logged and dropped; when
 ``max_queue`` bursts are already waiting, a new one is dropped and counted
 (``frames_dropped``) rather than growing memory without bound.
@@ -25,12 +29,15 @@ from gnuradio import gr
 
 from .pdu_util import MalformedPdu, split_pdu, vector_to_numpy
 from .phy.frame import FrameFormat
+from .phy.link_adapt import adapt_transmission
 from .phy.ofdm import OfdmParams
 from .phy.wire import unpack_transmission
 
 __all__ = ["ofdm_burst_tx"]
 
-_IN = pmt.intern("in")
+_IN, _FEEDBACK = pmt.intern("in"), pmt.intern("feedback")
+#: decisions kept for ``decisions()`` (the most recent ones)
+MAX_DECISIONS = 4096
 _SOB, _EOB = pmt.intern("tx_sob"), pmt.intern("tx_eob")
 _DONE = pmt.intern("done")
 
@@ -38,10 +45,12 @@ _DONE = pmt.intern("done")
 class ofdm_burst_tx(gr.basic_block):
     """Transmission PDUs -> tagged OFDM bursts (see the module docstring)."""
 
-    COUNTERS = ("frames_in", "frames_sent", "frames_malformed", "frames_dropped", "samples_out")
+    COUNTERS = ("frames_in", "frames_sent", "frames_malformed", "frames_dropped", "samples_out", "feedback_in",
+                "feedback_malformed")
 
     def __init__(self, fft_len: int = 64, cp_len: int = 16, gap_samples: int = 0, len_tag: str = "packet_len",
-                 max_queue: int = 64, gap_jitter: int = 0, seed: int = 0):
+                 max_queue: int = 64, gap_jitter: int = 0, seed: int = 0, link_adaptation: bool = False,
+                 initial_snr_db: float = 10.0):
         gr.basic_block.__init__(self, name="ofdm_burst_tx", in_sig=None, out_sig=[np.complex64])
         if gap_samples < 0 or gap_jitter < 0 or max_queue < 1:
             raise ValueError("gap_samples and gap_jitter must be >= 0 and max_queue >= 1")
@@ -54,12 +63,34 @@ class ofdm_burst_tx(gr.basic_block):
         self._pos = 0  # samples of the head burst already sent
         self._finishing = False
         self._stats = dict.fromkeys(self.COUNTERS, 0)
+        self.link_adaptation = bool(link_adaptation)
+        self.fed_back_snr_db = float(initial_snr_db)
+        self._decisions: deque[dict] = deque(maxlen=MAX_DECISIONS)
         self.message_port_register_in(_IN)
         self.set_msg_handler(_IN, self._handle)
+        self.message_port_register_in(_FEEDBACK)
+        self.set_msg_handler(_FEEDBACK, self._on_feedback)
         self.set_min_output_buffer(1 << 16)
 
     def stats(self) -> dict:
         return dict(self._stats)
+
+    def decisions(self) -> list[dict]:
+        """What each transmission was coded for (link adaptation): seq, snr_db, modulation, rate."""
+        return list(self._decisions)
+
+    def _on_feedback(self, msg) -> None:
+        try:
+            value = pmt.to_python(msg)
+            snr = value.get("snr_est_db") if isinstance(value, dict) else None
+            if not isinstance(snr, (int, float)) or isinstance(snr, bool) or not np.isfinite(snr):
+                raise ValueError("feedback is a dict with a finite snr_est_db")
+        except Exception as err:  # noqa: BLE001 - never stop the message thread
+            self._stats["feedback_malformed"] += 1
+            self.logger.warn(f"dropping malformed feedback: {str(err)[:200]}")
+            return
+        self._stats["feedback_in"] += 1
+        self.fed_back_snr_db = float(snr)
 
     def pending(self) -> int:
         """Bursts waiting to be sent (the one in progress included)."""
@@ -72,7 +103,11 @@ class ofdm_burst_tx(gr.basic_block):
         self._stats["frames_in"] += 1
         try:
             _, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
-            burst = self.format.build(unpack_transmission(vector_to_numpy(vec).tobytes()))
+            tx = unpack_transmission(vector_to_numpy(vec).tobytes())
+            if self.link_adaptation:
+                tx, decision = adapt_transmission(tx, self.fed_back_snr_db)
+                self._decisions.append(decision)
+            burst = self.format.build(tx)
         except (MalformedPdu, ValueError) as err:
             self._stats["frames_malformed"] += 1
             self.logger.warn(f"dropping malformed transmission: {str(err)[:200]}")
