@@ -195,8 +195,8 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     ``snr_db``: a number, or "START:STOP" for a channel whose SNR ramps over the clip's
     transmissions (PHY engine). ``link_adaptation``: each transmission's LDPC units coded for the
     SNR the receiver fed back, ``feedback_delay`` transmissions late, ``feedback_loss`` of the
-    reports lost (PHY engine; semcom_blocks.phy.link_adapt); the report's ``link_decisions``
-    lists each transmission's decision."""
+    reports lost (semcom_blocks.phy.link_adapt; in the flowgraph a Feedback Link into OFDM Burst
+    TX); the report's ``link_decisions`` lists each transmission's decision."""
     from semcom_blocks.phy.channel import scenario_settings
     from semcom_blocks.phy.loopback import probe_snr, snr_trajectory
     from semcom_host.service.registry import get_scheme, load_builtin_schemes
@@ -211,9 +211,8 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     if via not in ("flowgraph", "engine"):
         raise ValueError("via must be 'flowgraph' or 'engine'")
     closed_loop = isinstance(snr_db, str) or link_adaptation
-    if closed_loop and via != "engine":
-        raise ValueError("an SNR ramp (START:STOP) and per-transmission link adaptation run through the PHY "
-                         "engine: add via='engine' (--via engine)")
+    if isinstance(snr_db, str) and via != "engine":
+        raise ValueError("an SNR ramp (START:STOP) runs through the PHY engine: add via='engine' (--via engine)")
     first_snr = snr_trajectory(snr_db, 1)[0]
     preset_data = load_preset(preset) if preset else None
     if preset_data:
@@ -260,7 +259,9 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
         stages["engine"] = seconds
     else:
         rebuilt, rx_report, sent, received, rx_stats, tx_ctx, seconds = _run_flowgraph(
-            scheme, video, p, frames, size, settings, snr_db, seed, address, out_dir, timeout_s)
+            scheme, video, p, frames, size, settings, snr_db, seed, address, out_dir, timeout_s,
+            {"link_adaptation": True, "feedback_delay": feedback_delay, "feedback_loss": feedback_loss,
+             "initial_snr_db": p.get("snr_db", first_snr)} if link_adaptation else {})
         stages["flowgraph"] = seconds
     for k, v in (tx_ctx.get("stage_seconds") or {}).items():
         stages[f"tx_{k}"] = v
@@ -356,8 +357,10 @@ def snr_text(snr_db) -> str:
     return snr_db if isinstance(snr_db, str) else format(float(snr_db), "g")
 
 
-def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, address, out_dir, timeout_s):
-    """The scheme through flowgraphs/video_loopback; see run_video."""
+def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, address, out_dir, timeout_s,
+                   loop=None):
+    """The scheme through flowgraphs/video_loopback; see run_video. ``loop``: video_loopback's
+    link-adaptation arguments (none: the open loop)."""
     import tempfile
 
     from semcom_blocks.pdu_util import pdu_to_python
@@ -375,7 +378,7 @@ def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, 
             npy = Path(tmp) / "rx.npy"
             tb = video_loopback(address, scheme, str(video), str(npy), params=params, max_frames=frames,
                                 height=size, width=size, seed=seed,
-                                channel={"snr_db": float(snr_db), **settings}, timeout_s=timeout_s)
+                                channel={"snr_db": float(snr_db), **settings}, timeout_s=timeout_s, **(loop or {}))
             seconds = tb.run_to_end(timeout_s)
             outcome = tb.sink.outcome or {}
             if tb.source.last_error:     # the encode failed (e.g. a model without local weights): say why
@@ -393,6 +396,9 @@ def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, 
             rx_report = dict(sink_report.get("report") or {})
             rx_stats = {k: v for k, v in tb.rx.stats().items() if isinstance(v, int)}
             rx_stats["sink_trigger"] = sink_report.get("trigger")
+            if tb.feedback is not None:
+                ctx["link_decisions"] = tb.tx.decisions()
+                rx_stats.update({f"feedback_{k}": v for k, v in tb.feedback.stats().items()})
             return rebuilt, rx_report, sent, received, rx_stats, ctx, seconds
     finally:
         if server is not None:

@@ -11,9 +11,10 @@ transmission is pending the block produces nothing (a radio sends nothing).
 The PMT symbol ``done`` on ``in`` ends the stream once the queued bursts are out (a loopback
 simulation then runs to completion).
 
-With ``link_adaptation``, each transmission's LDPC units are coded for the SNR last received on
-the optional port ``feedback`` (a PMT dict with ``snr_est_db``, e.g. from SemCom Feedback Link;
-``initial_snr_db`` before any; :mod:`.phy.link_adapt`); ``decisions()`` lists what was used.
+With ``link_adaptation``, each transmission's LDPC units are coded, when its burst's turn to be
+sent comes, for the SNR last received on the optional port ``feedback`` (a PMT dict with
+``snr_est_db``, e.g. from SemCom Feedback Link; ``initial_snr_db`` before any;
+:mod:`.phy.link_adapt`); ``decisions()`` lists what was used.
 
 A malformed PDU or transmission is counted (``frames_malformed``), logged and dropped; when
 ``max_queue`` bursts are already waiting, a new one is dropped and counted
@@ -104,10 +105,8 @@ class ofdm_burst_tx(gr.basic_block):
         try:
             _, vec = split_pdu(msg, pmt.is_u8vector, "u8vector")
             tx = unpack_transmission(vector_to_numpy(vec).tobytes())
-            if self.link_adaptation:
-                tx, decision = adapt_transmission(tx, self.fed_back_snr_db)
-                self._decisions.append(decision)
-            burst = self.format.build(tx)
+            # with link adaptation the burst is built when its turn comes, for the SNR known then
+            burst = tx if self.link_adaptation else self.format.build(tx)
         except (MalformedPdu, ValueError) as err:
             self._stats["frames_malformed"] += 1
             self.logger.warn(f"dropping malformed transmission: {str(err)[:200]}")
@@ -122,14 +121,36 @@ class ofdm_burst_tx(gr.basic_block):
             self.logger.warn(f"transmit queue full ({self.max_queue} bursts): dropping a transmission")
             return
         gap = self.gap + (int(self._rng.integers(0, self.jitter + 1)) if self.jitter else 0)
+        if self.link_adaptation:
+            self._queue.append((burst, gap))
+            return
         if gap:
             burst = np.concatenate([burst, np.zeros(gap, np.complex64)])
         self._queue.append(burst)
+
+    def _build_adapted(self, tx, gap: int) -> np.ndarray | None:
+        """The burst of a queued transmission, coded for the SNR fed back by now (None: dropped)."""
+        try:
+            tx, decision = adapt_transmission(tx, self.fed_back_snr_db)
+            burst = self.format.build(tx)
+        except Exception as err:  # noqa: BLE001 - counted and dropped, never raised into the scheduler
+            self._stats["frames_malformed"] += 1
+            self.logger.error(f"dropping a transmission that could not be built: {type(err).__name__}: "
+                              f"{str(err)[:200]}")
+            return None
+        self._decisions.append(decision)
+        return np.concatenate([burst, np.zeros(gap, np.complex64)]) if gap else burst
 
     def general_work(self, input_items, output_items):
         out = output_items[0]
         produced = 0
         while self._queue and produced < len(out):
+            if isinstance(self._queue[0], tuple):  # link adaptation: build it now
+                built = self._build_adapted(*self._queue[0])
+                if built is None:
+                    self._queue.popleft()
+                    continue
+                self._queue[0] = built
             burst = self._queue[0]
             n = min(len(burst) - self._pos, len(out) - produced)
             out[produced:produced + n] = burst[self._pos:self._pos + n]

@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help="Es/N0 per data subcarrier in dB (default 10), or START:STOP for a channel ramping over "
                         "the clip's transmissions (with --via engine)")
     p.add_argument("--link-adaptation", action="store_true",
-                   help="code each transmission's LDPC units for the SNR the receiver fed back (--via engine)")
+                   help="code each transmission's LDPC units for the SNR the receiver fed back (flowgraph or engine)")
     p.add_argument("--feedback-delay", type=int, default=0, help="feedback delay in transmissions (default 0)")
     p.add_argument("--feedback-loss", type=float, default=0.0, help="share of feedback reports lost (default 0)")
     p.add_argument("--frames", type=int, default=16, help="frames from the start of the clip (0 = all; default 16)")

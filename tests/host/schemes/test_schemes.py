@@ -282,6 +282,16 @@ def test_a_closed_loop_run_reports_each_decision(clip):
         run_video(clip, "djscc-rgb", snr_db="12:0", frames=8, size=64)
 
 
+@pytest.mark.gnuradio
+def test_the_loopback_flowgraph_closes_the_loop_too(clip):
+    pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio")
+    r = run_video(clip, "vq-deepvsc", snr_db=10.0, frames=8, size=64, link_adaptation=True, feedback_delay=1,
+                  params={"link_adaptation": False})
+    decisions = r["link_decisions"]
+    assert len(decisions) == r["transmissions_sent"] and all(d["rate"] for d in decisions)
+    assert decisions[0]["snr_db"] == r["tx_snr_db"] and r["receiver"]["feedback_malformed"] == 0
+
+
 @pytest.mark.parametrize("codec", ["h264", "h265"])
 def test_the_adaptive_codec_baseline_stays_decodable_below_the_fixed_ones_cliff(clip, codec):
     fixed = run_video(clip, codec, snr_db=1.0, frames=8, size=64, via="engine")
