@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from .fec_types import as_llr_batch
+from .native_lib import KERNEL_DIR, address, disabled, open_library
 
 __all__ = ["ISAS", "PRECISIONS", "DEFAULT_PRECISION", "NativeMinSum", "library_path", "load", "get", "available"]
 
-log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
 LIB_NAME = "libldpc_minsum.so"
-KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 ABI_VERSION = 1  # LDPC_MINSUM_ABI_VERSION in kernels/ldpc_minsum.h
 ISAS = ("portable", "sse", "avx2", "avx512")  # LDPC_ISA_* = index
 PRECISIONS = ("f32", "i8")  # LDPC_PREC_* = index
@@ -166,19 +166,14 @@ class NativeMinSum:
         hard = np.empty((b, n), dtype=np.uint8)
         iters = np.empty(b, dtype=np.int32)
         ok = np.empty(b, dtype=np.uint8)
-        rc = self._lib.ldpc_minsum_decode(_addr(x), b, n, row_ptr.size - 1, _addr(row_ptr), _addr(col_idx),
+        rc = self._lib.ldpc_minsum_decode(address(x), b, n, row_ptr.size - 1, address(row_ptr), address(col_idx),
                                           int(max_iter), float(alpha), float(offset), int(bool(early_stop)), prec,
-                                          I8_LLR_SCALE, I8_LLR_CLIP, ISAS.index(isa), _addr(hard), _addr(iters),
-                                          _addr(ok))
+                                          I8_LLR_SCALE, I8_LLR_CLIP, ISAS.index(isa), address(hard), address(iters),
+                                          address(ok))
         if rc != 0:
             raise ValueError(f"native LDPC decoder ({isa}, {precision}): {_ERRORS.get(rc, f'error {rc}')}")
         return hard, iters, ok.view(np.bool_)
 
-
-def _addr(a: np.ndarray) -> int:
-    """Data address of a C-contiguous array (its ctypes view keeps no reference: ``a`` must live
-    through the call, as every caller's local does)."""
-    return a.__array_interface__["data"][0]
 
 
 def _check_precision(precision: str) -> str:
@@ -191,28 +186,15 @@ def _check_precision(precision: str) -> str:
 def load(path=None) -> NativeMinSum | None:
     """The library at ``path`` (default ``library_path()``), or None (logged at debug level once)
     when it is absent or unusable."""
-    path = Path(path) if path is not None else library_path()
-    if not path.is_file():
-        log.debug("native LDPC decoder not built (%s missing): using numba (run scripts/build_kernels.sh)", path)
-        return None
-    try:
-        return NativeMinSum(path)
-    except (OSError, AttributeError) as exc:
-        log.debug("native LDPC decoder unusable (%s): using numba", exc)
-        return None
+    return open_library(NativeMinSum, Path(path) if path is not None else library_path(), "LDPC decoder", log)
 
 
 def get() -> NativeMinSum | None:
     """The native decoder to use now, or None: disabled by SEMCOM_LDPC_NATIVE=0, or not loadable.
-    (Called on every decode: two environment look-ups, the rest cached.)"""
-    if os.environ.get("SEMCOM_LDPC_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+    (Called on every decode: two environment look-ups, the rest cached by ``load``.)"""
+    if disabled("SEMCOM_LDPC_NATIVE"):
         return None
-    return _load_from_env(os.environ.get("SEMCOM_LDPC_LIB"))
-
-
-@lru_cache(maxsize=None)
-def _load_from_env(env_path: str | None) -> NativeMinSum | None:
-    return load(env_path or str(KERNEL_DIR / LIB_NAME))
+    return load(os.environ.get("SEMCOM_LDPC_LIB") or str(KERNEL_DIR / LIB_NAME))
 
 
 def available() -> bool:

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .native_lib import KERNEL_DIR, address, disabled, open_library
+
 __all__ = ["ISAS", "NATIVE_ALGORITHMS", "NativeTurbo", "library_path", "load", "get", "available", "for_algorithm",
            "backend"]
 
-log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
 LIB_NAME = "libturbo_maxlog.so"
-KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 ABI_VERSION = 1  # TURBO_MAXLOG_ABI_VERSION in kernels/turbo_maxlog.h
 ISAS = ("portable", "sse", "avx2", "avx512")  # TURBO_ISA_* = index
 #: algorithm names that may run natively; "maxlog" falls back to numba, "maxlog-native" does not
@@ -128,45 +129,28 @@ class NativeTurbo:
         bits = np.empty((b, k), dtype=np.uint8)
         iters = np.empty(b, dtype=np.int32)
         conv = np.empty(b, dtype=np.uint8)
-        rc = self._lib.turbo_maxlog_decode(_addr(x), b, k, _addr(perm), _addr(tail), int(max_iter), float(scaling),
-                                           int(bool(early_stop)), int(crc_poly), int(crc_width), ISAS.index(isa),
-                                           _addr(bits), _addr(iters), _addr(conv))
+        rc = self._lib.turbo_maxlog_decode(address(x), b, k, address(perm), address(tail), int(max_iter),
+                                           float(scaling), int(bool(early_stop)), int(crc_poly), int(crc_width),
+                                           ISAS.index(isa), address(bits), address(iters), address(conv))
         if rc != 0:
             raise ValueError(f"native turbo decoder ({isa}): {_ERRORS.get(rc, f'error {rc}')}")
         return bits, iters, conv.view(np.bool_)
 
-
-def _addr(a: np.ndarray) -> int:
-    """Data address of a C-contiguous array (``a`` must live through the call)."""
-    return a.__array_interface__["data"][0]
 
 
 @lru_cache(maxsize=None)
 def load(path=None) -> NativeTurbo | None:
     """The library at ``path`` (default ``library_path()``), or None (logged at debug level once)
     when it is absent or unusable."""
-    path = Path(path) if path is not None else library_path()
-    if not path.is_file():
-        log.debug("native turbo decoder not built (%s missing): using numba (run scripts/build_kernels.sh)", path)
-        return None
-    try:
-        return NativeTurbo(path)
-    except (OSError, AttributeError) as exc:
-        log.debug("native turbo decoder unusable (%s): using numba", exc)
-        return None
+    return open_library(NativeTurbo, Path(path) if path is not None else library_path(), "turbo decoder", log)
 
 
 def get() -> NativeTurbo | None:
     """The native decoder to use now, or None: disabled by SEMCOM_TURBO_NATIVE=0, or not loadable.
-    (Called on every decode: two environment look-ups, the rest cached.)"""
-    if os.environ.get("SEMCOM_TURBO_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+    (Called on every decode: two environment look-ups, the rest cached by ``load``.)"""
+    if disabled("SEMCOM_TURBO_NATIVE"):
         return None
-    return _load_from_env(os.environ.get("SEMCOM_TURBO_LIB"))
-
-
-@lru_cache(maxsize=None)
-def _load_from_env(env_path: str | None) -> NativeTurbo | None:
-    return load(env_path or str(KERNEL_DIR / LIB_NAME))
+    return load(os.environ.get("SEMCOM_TURBO_LIB") or str(KERNEL_DIR / LIB_NAME))
 
 
 def available() -> bool:

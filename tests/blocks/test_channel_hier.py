@@ -6,36 +6,19 @@ with a deadline, so that a hang fails the test instead of stalling CI.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
 
 gr = pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio (python3-gnuradio)")
-from gnuradio import blocks  # noqa: E402
 
+from helpers.flowgraph import run_flowgraph  # noqa: E402
 from semcom_blocks.channel_hier import semcom_channel  # noqa: E402
 from semcom_blocks.phy.channel import noise_variance  # noqa: E402
 
 pytestmark = pytest.mark.gnuradio
 
-TIMEOUT_S = 30.0
 
-
-def run_flowgraph(block, x, timeout_s: float = TIMEOUT_S) -> np.ndarray:
-    """x (complex64) -> block -> returned samples; fails after timeout_s."""
-    tb = gr.top_block()
-    src = blocks.vector_source_c(np.asarray(x, np.complex64))
-    snk = blocks.vector_sink_c()
-    tb.connect(src, block, snk)
-    worker = threading.Thread(target=tb.run, daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        tb.stop()
-        tb.wait()
-        pytest.fail(f"flowgraph did not finish within {timeout_s} s")
-    return np.array(snk.data())
 
 
 @pytest.fixture(scope="module")

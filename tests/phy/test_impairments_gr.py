@@ -4,14 +4,13 @@ calls, and the named scenarios accepted as block arguments."""
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
 
 gr = pytest.importorskip("gnuradio.gr", reason="needs Debian's GNU Radio (python3-gnuradio)")
-from gnuradio import blocks  # noqa: E402
 
+from helpers.flowgraph import run_flowgraph  # noqa: E402
 from semcom_blocks.channel_hier import semcom_channel  # noqa: E402
 from semcom_blocks.phy.channel import SCENARIOS, scenario_settings  # noqa: E402
 from semcom_blocks.phy.frame import FrameFormat  # noqa: E402
@@ -22,20 +21,6 @@ pytestmark = pytest.mark.gnuradio
 
 FS = 20e6
 
-
-def run_flowgraph(block, x, timeout_s: float = 30.0) -> np.ndarray:
-    tb = gr.top_block()
-    src = blocks.vector_source_c(np.asarray(x, np.complex64))
-    snk = blocks.vector_sink_c()
-    tb.connect(src, block, snk)
-    worker = threading.Thread(target=tb.run, daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        tb.stop()
-        tb.wait()
-        pytest.fail(f"flowgraph did not finish within {timeout_s} s")
-    return np.array(snk.data())
 
 
 def cgauss(n, seed=0):
