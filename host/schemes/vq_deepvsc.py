@@ -4,8 +4,9 @@ OFDM; the receiver interpolates between the keyframes.
 Transmitter:
 
 1. AKEI (semcom_models.keyframes.select_akei) keeps M = round(r T) keyframes (first and last
-   always), r = ``keyframe_ratio``, or, when that is 0, r from the SNR -> ratio polynomial
-   ``ratio_coeffs`` (ascending powers of ``snr_db``; semcom_models.keyframes.KeyframeRatioPolynomial).
+   always): r from the SNR -> ratio polynomial ``ratio_coeffs`` (ascending powers of ``snr_db``;
+   semcom_models.keyframes.KeyframeRatioPolynomial) when it is given, else ``keyframe_ratio``.
+   ``keyframe_ratio`` is also the configured clip whose symbols are the budget (step 5).
    ``uniform_share`` spreads that share of the keyframes evenly first (docs/semantics.md).
 2. The shipped MSVQ model (``msvq_g8_l16``: 8 groups x 32 x 32 positions, 16-entry codebook,
    4 bits per index at 256 x 256) turns each keyframe into L_s indices.
@@ -20,9 +21,17 @@ Transmitter:
    transmitter was told (in `semcom run`: the receiver's estimate of probe bursts), the most
    efficient LDPC rate + modulation that SNR supports replaces ``ldpc_rate`` + ``modulation``,
    and the number of keyframes (and, when even two do not fit, their coding size) is chosen so
-   that the clip keeps the symbol budget of the configured one: below the configured MCS's
-   threshold fewer keyframes, each better protected, instead of every keyframe lost at once (the
-   cliff). Each unit's coding travels with it; the report gives the decision.
+   that the clip keeps the symbol budget of the configured one (``keyframe_ratio`` at the
+   configured MCS): below the configured MCS's threshold fewer keyframes, each better protected,
+   instead of every keyframe lost at once (the cliff). Each unit's coding travels with it; the
+   report gives the decision.
+6. Cliff mitigation (with ``ratio_coeffs``): AKEI's polynomial caps the keyframes at its M for
+   the SNR, and the budget this leaves goes to ``protection``: ``"repeat"`` sends the most
+   important keyframes again (the first keyframe, then by AKEI score; each at most
+   ``max_copies`` times in all; :func:`plan_repeats`) in transmissions after the originals, which
+   the receiver combines with the originals' LLRs when neither decodes alone
+   (semcom_blocks.phy.combining); ``"rate"`` codes every keyframe at a lower LDPC rate or
+   modulation instead. docs/schemes.md, "VQ-DeepVSC cliff mitigation", compares the two.
 
 Receiver: keyframes in order; a keyframe whose unit arrived updates the held indices at its
 sent positions; a lost unit leaves them as they were (the next keyframe is then rebuilt against
@@ -54,7 +63,7 @@ FRAME_TYPE = 0x22
 PREFERENCES = ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")
 DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": [], "uniform_share": 0.75, "eta": 0.9,
             "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16", "link_adaptation": True,
-            "mcs_margin_db": 2.0}
+            "mcs_margin_db": 2.0, "protection": "repeat", "max_copies": 4}
 
 
 def _bits(values: np.ndarray, width: int) -> np.ndarray:
@@ -85,6 +94,9 @@ def _coder(params: dict) -> PayloadCoder:
     return PayloadCoder("ldpc", 648, str(params["ldpc_rate"]), str(params["modulation"]), "crc32")
 
 
+#: how the budget left by fewer keyframes protects them: copies in later transmissions, combined
+#: by the receiver (semcom_blocks.phy.combining), or a lower LDPC rate / modulation
+PROTECTIONS = ("repeat", "rate")
 #: the adapted clip may use this much more than the configured clip's symbols (the budget)
 BUDGET_SLACK = 1.1
 
@@ -129,29 +141,38 @@ def _symbols(bs, coder: PayloadCoder) -> float:
     return bs.n_bits / (coder_rate(coder) * bits_per_symbol(coder.modulation))
 
 
-def adapt_link(planner: _Planner, params: dict, m_base: int):
+def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = None):
     """(keyframes, selection, coder, coded size, what was decided) for the SNR the transmitter was
-    told. Without ``link_adaptation``: the configured ``ldpc_rate`` + ``modulation`` and ``m_base``
-    keyframes at ``image_size``. With it: the most efficient MCS that SNR supports
-    (semcom_blocks.phy.mcs), then the most keyframes (at ``image_size``, else at half of it) whose
-    coded symbols stay within ``BUDGET_SLACK`` of what the configured clip would send: at low SNR
-    fewer, better protected keyframes, coded smaller when even two do not fit (AKEI's cliff
-    mitigation by lower-rate coding, holding the symbol budget), at high SNR more."""
+    told. ``m_ref``: the configured clip's keyframes (``keyframe_ratio``), whose symbols at the
+    configured ``ldpc_rate`` + ``modulation`` are the budget; ``m_cap``: the keyframes AKEI's
+    SNR -> ratio polynomial allows (None without one).
+
+    Without ``link_adaptation``: the configured MCS and ``m_cap`` (else ``m_ref``) keyframes at
+    ``image_size``. With it: the most efficient MCS that SNR supports (semcom_blocks.phy.mcs), then
+    the most keyframes up to ``m_cap`` (at ``image_size``, else at half of it) whose coded symbols
+    stay within ``BUDGET_SLACK`` of the budget: at low SNR fewer, better protected keyframes, coded
+    smaller when even two do not fit (AKEI's cliff mitigation holding the symbol budget), at high
+    SNR more."""
     from semcom_blocks.phy.mcs import pick_mcs
 
     size = int(params["image_size"])
     base = _coder(params)
-    keys, bs = planner.plan(m_base, size)
+    keys, bs = planner.plan(m_ref, size)
+    if params["protection"] not in PROTECTIONS:
+        raise ValueError(f"protection must be one of {PROTECTIONS}, got {params['protection']!r}")
     if not params["link_adaptation"]:
-        return keys, bs, base, size, {"adapted": False}
+        if m_cap is not None and m_cap != m_ref:
+            keys, bs = planner.plan(m_cap, size)
+        return keys, bs, base, size, [], {"adapted": False}
     budget = BUDGET_SLACK * _symbols(bs, base)
     mcs = pick_mcs(float(params["snr_db"]), float(params["mcs_margin_db"]))
     coder = PayloadCoder("ldpc", 648, mcs.rate, mcs.modulation, "crc32")
     floor = min(2, planner.t)
+    top = planner.t if m_cap is None else max(floor, min(int(m_cap), planner.t))
     sizes = [size] + ([size // 2] if size // 2 >= 64 and (size // 2) % 8 == 0 else [])
     choice = None
     for sz in sizes:
-        for m in range(floor, planner.t + 1):
+        for m in range(floor, top + 1):
             k, b = planner.plan(m, sz)
             if _symbols(b, coder) > budget:
                 break
@@ -161,10 +182,61 @@ def adapt_link(planner: _Planner, params: dict, m_base: int):
     if choice is None:  # not even two keyframes at the smallest size fit: the most robust try
         choice = (*planner.plan(floor, sizes[-1]), sizes[-1])
     keys, bs, sz = choice
-    return keys, bs, coder, sz, {"adapted": True, "modulation": mcs.modulation, "ldpc_rate": mcs.rate,
-                                 "threshold_db": mcs.esn0_db, "keyframes_configured": m_base,
-                                 "keyframes": len(keys), "coded_size": sz,
-                                 "symbols_budget": round(budget), "symbols": round(_symbols(bs, coder))}
+    repeats: list[int] = []
+    if m_cap is not None and params["protection"] == "rate":
+        coder, mcs = _lowest_rate_within(bs, coder, mcs, budget)
+    elif m_cap is not None:
+        repeats = plan_repeats(planner.scores, keys, _unit_symbols(bs, coder), budget - _symbols(bs, coder),
+                               int(params["max_copies"]))
+    sent = _symbols(bs, coder) + sum(_unit_symbols(bs, coder)[keys.index(k)] for k in repeats)
+    return keys, bs, coder, sz, repeats, {
+        "adapted": True, "modulation": mcs.modulation, "ldpc_rate": mcs.rate, "threshold_db": mcs.esn0_db,
+        "keyframes_configured": m_ref, "keyframes_allowed": m_cap, "keyframes": len(keys), "coded_size": sz,
+        "protection": params["protection"] if m_cap is not None else None, "repeats": list(repeats),
+        "symbols_budget": round(budget), "symbols": round(sent)}
+
+
+def _unit_symbols(bs, coder: PayloadCoder) -> list[float]:
+    """Coded symbols of each keyframe's unit (as :func:`_symbols` counts them): the first keyframe
+    sends all L_s indices, a later one its position mask and the indices that moved."""
+    per_bit = 1.0 / (coder_rate(coder) * bits_per_symbol(coder.modulation))
+    l_s, b = bs.indices_per_frame, bs.bits_per_index
+    bits = [l_s * b] + [l_s + int(np.sum(m)) * b for m in bs.b_p]
+    return [x * per_bit for x in bits]
+
+
+def plan_repeats(scores, keys: list[int], unit_symbols: list[float], room: float, max_copies: int) -> list[int]:
+    """Keyframes to send again, in order, within ``room`` symbols: the first keyframe (it carries
+    every index the later ones are differences against), then the others by AKEI importance
+    (``scores``, highest first); round after round, each keyframe at most ``max_copies`` times in
+    all. A keyframe whose copy does not fit is skipped for a smaller one."""
+    order = [0] + sorted(range(1, len(keys)), key=lambda j: -float(scores[keys[j]]))
+    out: list[int] = []
+    for _ in range(max(0, int(max_copies) - 1)):
+        added = False
+        for j in order:
+            if unit_symbols[j] <= room:
+                out.append(keys[j])
+                room -= unit_symbols[j]
+                added = True
+        if not added:
+            break
+    return out
+
+
+def _lowest_rate_within(bs, coder: PayloadCoder, mcs, budget: float):
+    """(coder, MCS): the most robust entry of the MCS table, no less robust than ``mcs``, whose
+    coding of the keyframes stays within ``budget`` symbols (the spare budget spent on a lower
+    code rate instead of copies)."""
+    from semcom_blocks.phy.mcs import MCS_TABLE
+
+    for cand in sorted(MCS_TABLE, key=lambda m: m.esn0_db):
+        if cand.esn0_db > mcs.esn0_db:
+            break
+        c = PayloadCoder("ldpc", 648, cand.rate, cand.modulation, "crc32")
+        if _symbols(bs, c) <= budget:
+            return c, cand
+    return coder, mcs
 
 
 def encode(frames: np.ndarray, params: dict):
@@ -176,15 +248,18 @@ def encode(frames: np.ndarray, params: dict):
     size, snr = int(params["image_size"]), float(params["snr_db"])
     model = C.msvq_model(str(params["model"]))
     watch = C.Stopwatch()
-    ratio = float(params["keyframe_ratio"])
-    if ratio <= 0:
-        if not params["ratio_coeffs"]:
-            raise ValueError("keyframe_ratio 0 needs ratio_coeffs (the SNR -> keyframe ratio polynomial)")
+    ratio_ref = float(params["keyframe_ratio"])
+    if not 0 < ratio_ref <= 1:
+        raise ValueError(f"keyframe_ratio must be in (0, 1], got {ratio_ref}")
+    ratio = ratio_ref
+    if params["ratio_coeffs"]:
         ratio = KeyframeRatioPolynomial(np.asarray(params["ratio_coeffs"], float))(snr)
     with watch("keyframes"):
         planner = _Planner(frames, params, model)
     with watch("msvq_encode"):
-        keys, bs, coder, size, link = adapt_link(planner, params, num_keyframes_for_ratio(ratio, t))
+        keys, bs, coder, size, repeats, link = adapt_link(
+            planner, params, num_keyframes_for_ratio(ratio_ref, t),
+            num_keyframes_for_ratio(ratio, t) if params["ratio_coeffs"] else None)
     bits = bs.bits_per_index
     units, pos = [], 0
     l_s = bs.indices_per_frame
@@ -195,8 +270,12 @@ def encode(frames: np.ndarray, params: dict):
         pos += n
     fps = float(params.get("fps", 25.0))
     man = C.manifest_body(NAME, t, h, w, fps, size=size, keys=keys, model=str(params["model"]))
-    txs = C.pack_transmissions(units, C.manifest_unit(man), int(params["max_symbols_per_transmission"]), FRAME_TYPE,
-                               int(params["seq0"]), NAME)
+    manifest, room = C.manifest_unit(man), int(params["max_symbols_per_transmission"])
+    txs = C.pack_transmissions(units, manifest, room, FRAME_TYPE, int(params["seq0"]), NAME)
+    if repeats:  # the copies in transmissions of their own: another fading realisation each
+        by_key = {k: u for k, u in zip(keys, units)}
+        txs += C.pack_transmissions([by_key[k] for k in repeats], manifest, room, FRAME_TYPE,
+                                    int(params["seq0"]) + len(txs), NAME)
     coded_symbols = _symbols(bs, coder)
     context = {"manifest": man,
                "n_transmissions": len(txs), "keyframe_ratio": ratio, "indices_sent": bs.n_sent,

@@ -80,7 +80,8 @@ def load_builtin_schemes() -> None:
 def received_to_dict(frame) -> dict:
     """A ``semcom_blocks.phy.receiver.ReceivedFrame`` as the plain dict decoders get.
 
-    Units: digital ``data`` bytes with ``crc_ok`` bool; analog ``data`` complex64 equalised
+    Units: digital ``data`` bytes with ``crc_ok`` bool and ``copies`` (receptions combined to
+    decode it, semcom_blocks.phy.combining); analog ``data`` complex64 equalised
     symbols with ``noise_var`` float32 per symbol (N0 / |H|^2) and ``crc_ok`` None.
     snr_est_db is Es/N0 per data symbol estimated by the receiver; cfo in subcarrier spacings.
 
@@ -96,6 +97,7 @@ def received_to_dict(frame) -> dict:
         if u.kind == "digital":
             entry["data"] = bytes(u.data)
             entry["noise_var"] = None
+            entry["copies"] = int(getattr(u, "copies", 1))
         else:
             data, noise_var, n = erase_invalid(u.data, u.noise_var)
             entry["data"], entry["noise_var"] = data, noise_var

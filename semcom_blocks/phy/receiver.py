@@ -47,6 +47,9 @@ and the FEC decoders, so that the Python work per burst stays a few dozen calls:
    averages over a few symbols), and a phase slope across subcarriers (sampling offset);
    zero-forcing equalisation (MMSE optional for analog units) with per-symbol noise variance
    N0 / |H_k|^2, which scales the exact LLRs of digital units and comes with analog units.
+6. Copies: a digital unit that fails its CRC is decoded again with the LLRs kept from earlier
+   copies of it (same name and coding, up to ``combine_window`` transmissions before): Chase
+   combining, :mod:`.combining`.
 
 Robustness: NaN/inf samples are zeroed and counted; a burst whose long training field has an
 RMS amplitude outside ``level_range`` (default 1e-12 to 1e12: within it the receiver's
@@ -65,6 +68,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .combining import COMBINING_COUNTERS, CopyCombiner
 from .fec import PayloadCoder, decode_codewords, decode_payload, decode_payloads
 from .frame import SIG_WHITENING, TABLE_WHITENING, FrameFormat, TableEntry, decode_sig, decode_table
 from .modulation import LLR_MAX, N0_MIN, bits_per_symbol, demodulate_llr
@@ -90,7 +94,7 @@ __all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
 
 RX_COUNTERS = ("samples_in", "samples_nonfinite", "detections", "false_detections", "sig_failures", "table_failures",
                "frames_ok", "frames_truncated", "units_digital_ok", "units_digital_crc_fail", "units_analog",
-               "level_too_low", "level_too_high", "bursts_clipped")
+               "level_too_low", "level_too_high", "bursts_clipped", *COMBINING_COUNTERS)
 #: DC blocker: forgetting rate per sample (time constant 8192 samples), samples before the gate
 #: may open, and the gate's on / off levels of |DC|^2 against the mean stream power (-40 / -50 dB)
 DC_ALPHA, DC_WARMUP, DC_ON, DC_OFF = 2.0 ** -13, 256, 1e-4, 1e-5
@@ -115,6 +119,8 @@ class ReceivedUnit:
     crc_ok: bool | None
     noise_var: np.ndarray = field(repr=False)
     coder: PayloadCoder | None = field(default=None, repr=False)
+    #: receptions whose LLRs were combined to decode it (1: this one alone; see .combining)
+    copies: int = 1
 
 
 @dataclass
@@ -188,12 +194,13 @@ class BurstReceiver:
     ``dc_block``: remove a DC offset before detection (module docstring, step 0);
     ``level_range``: (lowest, highest) usable RMS amplitude of a burst, in sample units;
     ``full_scale``: the ADC's full scale per axis in sample units, None when unknown (no clipping
-    count)."""
+    count); ``combine_window``: copies of a failed digital unit up to this many transmissions later
+    are decoded with its LLRs (Chase combining, :mod:`.combining`; 0 = off)."""
 
     def __init__(self, params: OfdmParams | None = None, threshold: float = 0.25, timing_backoff: int | None = None,
                  equalizer: str = "zf", decoder: str | None = None, max_iter: int | None = None,
                  dc_block: bool = True, level_range: tuple[float, float] = (1e-12, 1e12),
-                 full_scale: float | None = None):
+                 full_scale: float | None = None, combine_window: int = 16):
         if equalizer not in ("zf", "mmse"):
             raise ValueError("equalizer must be 'zf' or 'mmse'")
         if not 0.05 <= threshold < 1:
@@ -214,6 +221,7 @@ class BurstReceiver:
         self.equalizer = equalizer
         self.decoder_kwargs = {k: v for k, v in (("decoder", decoder), ("max_iter", max_iter)) if v is not None}
         self.stats = dict.fromkeys(RX_COUNTERS, 0)
+        self.combiner = CopyCombiner(int(combine_window)) if int(combine_window) > 0 else None
         self._buf = np.zeros(0, np.complex64)
         self._base = 0  # absolute index of _buf[0]
         self._search = 0  # where detection resumes, relative to _buf
@@ -355,7 +363,8 @@ class BurstReceiver:
         total = sum(e.n_symbols for e in entries)
         if total > MAX_PAYLOAD_SYMBOLS or fmt.n_payload_symbols(total) != hdr.n_pay:
             raise _Skip("table_failures")
-        units = self._units(entries, zf, nv, mmse if mmse.size else None, n_tab_data) if total else []
+        units = self._units(entries, zf, nv, mmse if mmse.size else None, n_tab_data, hdr.frame_type,
+                            hdr.seq) if total else []
         frame = ReceivedFrame(hdr.frame_type, hdr.seq, units, hdr.start, self._base + end, hdr.cfo * p.fft_len,
                               hdr.snr_est_db, hdr.n0)
         return frame, end
@@ -487,21 +496,28 @@ class BurstReceiver:
             return linear_llr(zf, nv, start, count, linear[0], linear[1], LLR_MAX, N0_MIN)
         return demodulate_llr(zf.reshape(-1)[start:start + count], modulation, tile_span(nv, start, count))
 
-    def _units(self, entries: list[TableEntry], zf, nv, mmse, offset: int) -> list[ReceivedUnit]:
+    def _units(self, entries: list[TableEntry], zf, nv, mmse, offset: int, frame_type: int,
+               seq: int) -> list[ReceivedUnit]:
         """The units of the payload, which starts at flat symbol ``offset`` of zf / mmse. The
-        digital units are decoded together (fec.decode_payloads: one decoder call per code)."""
+        digital units are decoded together (fec.decode_payloads: one decoder call per code), then
+        those that failed with the kept copies of earlier transmissions (:meth:`_combine`)."""
         starts = np.cumsum([offset] + [e.n_symbols for e in entries])
         digital = [i for i, e in enumerate(entries) if e.kind == "digital"]
-        decoded = dict(zip(digital, decode_payloads(
-            [(entries[i].coder, self._llr(zf, nv, int(starts[i]), entries[i].n_symbols, entries[i].coder.modulation),
-              entries[i].length) for i in digital])))
+        llrs = {i: self._llr(zf, nv, int(starts[i]), entries[i].n_symbols, entries[i].coder.modulation)
+                for i in digital}
+        decoded = dict(zip(digital, decode_payloads([(entries[i].coder, llrs[i], entries[i].length)
+                                                     for i in digital])))
+        copies = dict.fromkeys(digital, 1)
+        if self.combiner is not None and digital:
+            self._combine(entries, llrs, decoded, copies, frame_type, seq)
         units = []
         for i, e in enumerate(entries):
             start, count = int(starts[i]), e.n_symbols
             if e.kind == "digital":
                 data, crc_ok = decoded[i]
                 self.stats["units_digital_ok" if crc_ok else "units_digital_crc_fail"] += 1
-                units.append(ReceivedUnit(e.name, "digital", data, crc_ok, tile_span(nv, start, count), e.coder))
+                units.append(ReceivedUnit(e.name, "digital", data, crc_ok, tile_span(nv, start, count), e.coder,
+                                          copies[i]))
             else:
                 self.stats["units_analog"] += 1
                 nvs = tile_span(nv, start, count)
@@ -513,6 +529,32 @@ class BurstReceiver:
                     units.append(ReceivedUnit(e.name, "analog", zf.reshape(-1)[start:start + count].copy(), None,
                                               nvs))
         return units
+
+    def _combine(self, entries, llrs: dict, decoded: dict, copies: dict, frame_type: int, seq: int) -> None:
+        """Chase combining (:mod:`.combining`): each digital unit that failed alone is decoded again
+        with the LLRs kept from its earlier copies, all such units in one decoder call; what still
+        fails is kept for the next copy. Updates ``decoded`` and ``copies`` in place."""
+        comb, retry = self.combiner, []
+        for i, (data, ok) in decoded.items():
+            key = comb.key(frame_type, entries[i].name, entries[i].coder, entries[i].length)
+            if ok:
+                comb.done(key)
+                continue
+            both = comb.partner(key, seq, llrs[i])
+            if both is None:
+                comb.keep(key, seq, llrs[i])
+            else:
+                retry.append((i, key, *both))
+        if retry:
+            results = decode_payloads([(entries[i].coder, summed, entries[i].length) for i, _, summed, _ in retry])
+            for (i, key, summed, n), (data, ok) in zip(retry, results):
+                if ok:
+                    decoded[i], copies[i] = (data, ok), n
+                    comb.done(key)
+                else:
+                    comb.keep(key, seq, summed, n)
+                self.stats["units_combined_ok" if ok else "units_combined_fail"] += 1
+        self.stats["combining_evicted"] = comb.evicted
 
 
 def _axis_scale(modulation: str) -> float:

@@ -18,7 +18,8 @@ received::
 
     {"v": 1, "type": "received", "seq", "frame_type", "start", "end", "cfo", "snr_est_db",
      "noise_var", "units": [{"name", "kind", "data": bin, "crc_ok": bool | None,
-                             "noise_var": bin (float32, one per symbol; analog only)}]}
+                             "noise_var": bin (float32, one per symbol; analog only),
+                             "copies": int (digital only, when > 1: receptions combined)}]}
 """
 from __future__ import annotations
 
@@ -124,6 +125,8 @@ def pack_received(frame: ReceivedFrame) -> bytes:
         entry = {"name": u.name, "kind": u.kind, "crc_ok": u.crc_ok}
         if u.kind == "digital":
             entry["data"] = u.data
+            if u.copies > 1:
+                entry["copies"] = int(u.copies)
         else:
             entry["data"] = np.asarray(u.data, "<c8").tobytes()
             entry["noise_var"] = np.asarray(u.noise_var, "<f4").tobytes()
@@ -140,8 +143,11 @@ def unpack_received(raw) -> ReceivedFrame:
     for what, u in _unit_maps(msg, "received"):
         kind = _field(u, "kind", str, what)
         if kind == "digital":
+            copies = u.get("copies", 1)
+            if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 1 << 16:
+                raise ValueError(f"{what}: copies must be an integer in 1..65536")
             units.append(ReceivedUnit(_field(u, "name", str, what), kind, _field(u, "data", bytes, what),
-                                      bool(_field(u, "crc_ok", bool, what)), np.zeros(0, np.float32)))
+                                      bool(_field(u, "crc_ok", bool, what)), np.zeros(0, np.float32), copies=copies))
         elif kind == "analog":
             nv = _field(u, "noise_var", bytes, what)
             if len(nv) % 4:
