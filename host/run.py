@@ -198,7 +198,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     reports lost (semcom_blocks.phy.link_adapt; in the flowgraph a Feedback Link into OFDM Burst
     TX); the report's ``link_decisions`` lists each transmission's decision."""
     from semcom_blocks.phy.channel import scenario_settings
-    from semcom_blocks.phy.loopback import probe_snr, snr_trajectory
+    from semcom_blocks.phy.loopback import is_trajectory, probe_snr, snr_trajectory
     from semcom_host.service.registry import get_scheme, load_builtin_schemes
     from semcom_models.video_io import read_video
 
@@ -208,9 +208,13 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
     video = resolve_clip(str(video))
     if via not in ("flowgraph", "engine"):
         raise ValueError("via must be 'flowgraph' or 'engine'")
-    closed_loop = isinstance(snr_db, str) or link_adaptation
-    if isinstance(snr_db, str) and via != "engine":
-        raise ValueError("an SNR ramp (START:STOP) runs through the PHY engine: add via='engine' (--via engine)")
+    varying = is_trajectory(snr_db)
+    closed_loop = varying or link_adaptation
+    if varying and via != "engine":
+        raise ValueError("an SNR trajectory (START:STOP or a file) runs through the PHY engine: add via='engine' "
+                         "(--via engine)")
+    if varying and not isinstance(snr_db, str):
+        snr_db = snr_trajectory(snr_db, len(snr_db))  # checked, as floats
     first_snr = snr_trajectory(snr_db, 1)[0]
     preset_data = load_preset(preset) if preset else None
     if preset_data:
@@ -278,7 +282,7 @@ def run_video(video, scheme: str | None = None, *, preset: str | None = None, ch
               "decoder": rx_report.get("decoder"), "decoder_chain": rx_report.get("decoder_chain"),
               "seconds_per_generated_second": rx_report.get("seconds_per_generated_second"),
               "channel": channel, "impairments": impairments,
-              "snr_db": snr_db if isinstance(snr_db, str) else float(snr_db),
+              "snr_db": snr_db if varying else float(snr_db),
               "tx_snr_db": p.get("snr_db"), "probe_snr_est_db": probe,
               **({"link_decisions": tx_ctx["link_decisions"],
                   "feedback": {"delay": feedback_delay, "loss": feedback_loss,
@@ -351,8 +355,12 @@ def _run_engine(spec, reference, fps, params, channel, snr_db, cfo, seed, impair
 
 
 def snr_text(snr_db) -> str:
-    """An SNR setting for a title: "10" or "12:0" (a ramp)."""
-    return snr_db if isinstance(snr_db, str) else format(float(snr_db), "g")
+    """An SNR setting for a title: "10", "12:0" (a ramp), a file's name, or "12..0" (a list)."""
+    if isinstance(snr_db, str):
+        return snr_db if ":" in snr_db else Path(snr_db).name
+    if isinstance(snr_db, (list, tuple)):
+        return f"{format(float(snr_db[0]), 'g')}..{format(float(snr_db[-1]), 'g')}" if snr_db else "-"
+    return format(float(snr_db), "g")
 
 
 def _run_flowgraph(scheme, video, params, frames, size, settings, snr_db, seed, address, out_dir, timeout_s,

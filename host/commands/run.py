@@ -1,6 +1,8 @@
 """`semcom run`: one video through one scheme and channel (the video loopback flowgraph)."""
 from __future__ import annotations
 
+import argparse
+
 from .common import add_impairment_arguments, impairments_of, parse_param, print_json
 
 
@@ -23,8 +25,9 @@ def register(sub) -> None:
                    help="awgn; cfo (+ carrier offset); multipath (+ EPA fading, 20 MS/s); all; radio (a USRP-like "
                         "front end, see `semcom link --help`); or a fading profile")
     p.add_argument("--snr", type=_snr, default=10.0,
-                   help="Es/N0 per data subcarrier in dB (default 10), or START:STOP for a channel ramping over "
-                        "the clip's transmissions (with --via engine)")
+                   help="Es/N0 per data subcarrier in dB (default 10); or, with --via engine, START:STOP for a "
+                        "channel ramping over the clip's transmissions, or a text file of per-transmission SNRs "
+                        "(numbers, # comments; the last holds to the end of the clip)")
     p.add_argument("--link-adaptation", action="store_true",
                    help="code each transmission's LDPC units for the SNR the receiver fed back (flowgraph or engine)")
     p.add_argument("--feedback-delay", type=int, default=0, help="feedback delay in transmissions (default 0)")
@@ -43,10 +46,19 @@ def register(sub) -> None:
 
 
 def _snr(text: str):
-    """--snr: a number (dB) or START:STOP (a ramp, kept as text)."""
-    if ":" in text:
-        return text
-    return float(text)
+    """--snr: a number (dB), or START:STOP (a ramp) or the path of a file of per-transmission SNRs
+    (both kept as text for the engine)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from semcom_blocks.phy.loopback import snr_trajectory
+
+    try:
+        snr_trajectory(text, 1)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def run(args) -> int:

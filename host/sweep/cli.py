@@ -53,7 +53,7 @@ def run_cli(args, print_json) -> int:
             print_json(info)
         else:
             print(f"{cfg.name}: {len(grid)} points ({len(cfg.videos)} videos x {len(cfg.schemes)} schemes x "
-                  f"{len(cfg.channels)} channels x {len(cfg.snrs)} SNRs x {len(cfg.seeds)} seeds), "
+                  f"{len(cfg.channels)} channels x {len(cfg.snr_settings)} SNR settings x {len(cfg.seeds)} seeds), "
                   f"{info['finished']} finished, {info['failed']} failed, results in {cfg.results_path}")
             for p in grid:
                 print(f"  {p.key}")

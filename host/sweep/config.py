@@ -29,7 +29,8 @@ CBR_KEYS = ("cbr_net", "cbr_gross", "cbr_paper", "bcr_paper")
 
 #: keys a config may have at its top level
 _TOP_KEYS = {"name", "description", "reproduces", "differences", "videos", "schemes", "channels", "snrs", "seeds",
-             "frames", "size", "via", "workers", "threads", "ray", "out", "cfo", "timeout_s", "save_media"}
+             "frames", "size", "via", "workers", "threads", "ray", "out", "cfo", "timeout_s", "save_media",
+             "trajectories", "link_adaptation", "feedback_delay", "feedback_loss"}
 
 
 class SweepConfigError(ValueError):
@@ -64,7 +65,11 @@ class SweepConfig:
     the start of each clip (0 = all); ``size``: frames resized to size x size pixels; ``threads``:
     torch/OpenMP/numba threads per worker (None: 1, the fastest for many small points on a busy
     machine; raise it for large CPU models); ``ray``: None (no
-    Ray), "local" or a cluster address; ``timeout_s``: the flowgraph's limit per point in seconds."""
+    Ray), "local" or a cluster address; ``timeout_s``: the flowgraph's limit per point in seconds.
+    ``trajectories``: SNRs that change over each clip's transmissions ("START:STOP" ramps, or
+    absolute paths of per-transmission SNR files; PHY engine), run beside the fixed ``snrs``;
+    ``link_adaptation`` with ``feedback_delay`` (transmissions) and ``feedback_loss`` (share):
+    every point closes the loop (semcom_host.run.run_video)."""
     name: str
     source: str | None
     videos: list[VideoSpec]
@@ -84,6 +89,15 @@ class SweepConfig:
     save_media: bool = False
     description: str = ""
     unavailable: list[str] = field(default_factory=list)
+    trajectories: list[str] = field(default_factory=list)
+    link_adaptation: bool = False
+    feedback_delay: int = 0
+    feedback_loss: float = 0.0
+
+    @property
+    def snr_settings(self) -> list:
+        """What each (video, scheme, channel) runs at: the fixed SNRs (dB), then the trajectories."""
+        return [*self.snrs, *self.trajectories]
 
     @property
     def results_path(self) -> Path:
@@ -144,6 +158,39 @@ def _as_params(value, where: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         _fail(where, f"must be a map of parameter names to values, got {type(value).__name__}")
     return dict(value)
+
+
+def _parse_trajectories(value, base: Path, via: str) -> list[str]:
+    """``trajectories``: ramps "START:STOP" kept as text, files made absolute from ``base``."""
+    from semcom_blocks.phy.loopback import snr_trajectory
+
+    out = []
+    for i, item in enumerate(_as_list(value, "trajectories") if value is not None else []):
+        if not isinstance(item, str) or not item.strip():
+            _fail(f"trajectories[{i}]", "must be START:STOP (dB) or the path of a file of per-transmission SNRs")
+        item = item.strip()
+        parts = item.split(":")
+        if len(parts) != 2 or not all(_is_number(v) for v in parts):
+            path = Path(item).expanduser()
+            item = str(path if path.is_absolute() else (base / path).resolve())
+        try:
+            snr_trajectory(item, 1)
+        except ValueError as exc:
+            _fail(f"trajectories[{i}]", str(exc))
+        out.append(item)
+    if out and via != "engine":
+        _fail("trajectories", "an SNR trajectory runs through the PHY engine: set via: engine")
+    if len(set(out)) != len(out):
+        _fail("trajectories", "repeats a trajectory")
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_snrs(value) -> list[float]:
@@ -303,7 +350,15 @@ def load_config(name_or_path, **overrides) -> SweepConfig:
             _fail("channels", f"unknown scenario {c!r}; known: {', '.join(SCENARIOS)}")
     if len(set(channels)) != len(channels):
         _fail("channels", "repeats a scenario")
-    snrs = _parse_snrs(raw.get("snrs"))
+    trajectories = _parse_trajectories(raw.get("trajectories"), base, via)
+    snrs = _parse_snrs(raw.get("snrs")) if raw.get("snrs") is not None or not trajectories else []
+    link_adaptation = raw.get("link_adaptation", False)
+    if not isinstance(link_adaptation, bool):
+        _fail("link_adaptation", "must be true or false")
+    feedback_delay = _as_int(raw.get("feedback_delay", 0), "feedback_delay", 0)
+    feedback_loss = _as_float(raw.get("feedback_loss", 0.0), "feedback_loss")
+    if not 0 <= feedback_loss <= 1:
+        _fail("feedback_loss", f"must be in [0, 1], got {feedback_loss}")
     seeds = [_as_int(s, f"seeds[{i}]") for i, s in enumerate(_as_list(raw.get("seeds", [1]), "seeds"))]
     if len(set(seeds)) != len(seeds):
         _fail("seeds", "repeats a seed")
@@ -335,7 +390,9 @@ def load_config(name_or_path, **overrides) -> SweepConfig:
     cfg = SweepConfig(name=name, source=str(path), videos=videos, schemes=schemes, channels=channels, snrs=snrs,
                       seeds=seeds, frames=frames, size=size, via=via, workers=workers, threads=threads, ray=ray,
                       out=Path(out), cfo=cfo, timeout_s=timeout_s, save_media=save_media,
-                      description=str(raw.get("description") or "").strip(), unavailable=unavailable)
+                      description=str(raw.get("description") or "").strip(), unavailable=unavailable,
+                      trajectories=trajectories, link_adaptation=link_adaptation, feedback_delay=feedback_delay,
+                      feedback_loss=feedback_loss)
     # Every point's parameters are checked by the scheme now, not at the first failing point.
     for v in videos:
         taken = set()

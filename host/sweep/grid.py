@@ -20,7 +20,7 @@ class Point:
     scheme: str
     preset: str | None
     channel: str
-    snr_db: float
+    snr_db: float | str  # dB, or a trajectory (SweepConfig.trajectories)
     seed: int
     frames: int
     size: int
@@ -29,13 +29,26 @@ class Point:
     cfo: float = 1.2
     timeout_s: float = 900.0
     out_dir: str | None = None
+    link_adaptation: bool = False
+    feedback_delay: int = 0
+    feedback_loss: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def fmt_snr(snr: float) -> str:
+def fmt_snr(snr: float | str) -> str:
+    """An SNR setting as text: "10" (dB), a ramp "12:0" as is, a trajectory file by its name."""
+    if isinstance(snr, str):
+        return snr if ":" in snr and not Path(snr).is_file() else Path(snr).name
     return format(float(snr), "g")
+
+
+def _snr_identity(snr: float | str):
+    """What of an SNR setting enters a key: a number, a ramp, or a trajectory file's SHA-256."""
+    if isinstance(snr, str) and Path(snr).is_file():
+        return "sha256:" + hashlib.sha256(Path(snr).read_bytes()).hexdigest()
+    return snr
 
 
 def _slug(key: str) -> str:
@@ -53,7 +66,8 @@ def _identity(params: dict) -> dict:
 
 
 def expand_grid(cfg: SweepConfig) -> list[Point]:
-    """Every point: videos x schemes x channels x SNRs x seeds, in that nesting order.
+    """Every point: videos x schemes x channels x SNR settings (SNRs, then trajectories) x seeds,
+    in that nesting order.
 
     Key: ``video/scheme/channel/SNRdB/seedN/HASH`` with HASH the first 10 hex digits of the
     SHA-256 of the scheme, preset, parameters, frames, size, via and cfo (JSON, sorted keys):
@@ -66,17 +80,25 @@ def expand_grid(cfg: SweepConfig) -> list[Point]:
         for s in cfg.schemes:
             base = point_params(v, s, get_scheme(s.scheme).defaults, cfg.size)
             for ch in cfg.channels:
-                for snr in cfg.snrs:
-                    params = {**base, **s.snr_params.get(float(snr), {})}
+                for snr in cfg.snr_settings:
+                    varying = isinstance(snr, str)
+                    params = {**base, **({} if varying else s.snr_params.get(float(snr), {}))}
                     for seed in cfg.seeds:
+                        extra = {}  # only what differs from an open-loop fixed-SNR point, so old keys stay
+                        if varying:
+                            extra["trajectory"] = _snr_identity(snr)
+                        if cfg.link_adaptation:
+                            extra["loop"] = [cfg.feedback_delay, cfg.feedback_loss]
                         ident = json.dumps({"scheme": s.scheme, "preset": s.preset, "params": _identity(params),
                                             "frames": cfg.frames, "size": cfg.size, "via": cfg.via,
-                                            "cfo": cfg.cfo if ch in ("cfo", "all") else None},
+                                            "cfo": cfg.cfo if ch in ("cfo", "all") else None, **extra},
                                            sort_keys=True, default=str)
                         digest = hashlib.sha256(ident.encode()).hexdigest()[:10]
-                        key = f"{v.name}/{s.label}/{ch}/{fmt_snr(snr)}dB/seed{seed}/{digest}"
+                        label = _slug(fmt_snr(snr)) if varying else f"{fmt_snr(snr)}dB"
+                        key = f"{v.name}/{s.label}/{ch}/{label}/seed{seed}/{digest}"
                         out_dir = str(cfg.out / "points" / _slug(key)) if cfg.save_media else None
-                        points.append(Point(key, v.name, v.path, s.label, s.scheme, s.preset, ch, float(snr),
-                                            int(seed), cfg.frames, cfg.size, cfg.via, dict(params), cfg.cfo,
-                                            cfg.timeout_s, out_dir))
+                        points.append(Point(key, v.name, v.path, s.label, s.scheme, s.preset, ch,
+                                            snr if varying else float(snr), int(seed), cfg.frames, cfg.size,
+                                            cfg.via, dict(params), cfg.cfo, cfg.timeout_s, out_dir,
+                                            cfg.link_adaptation, cfg.feedback_delay, cfg.feedback_loss))
     return points

@@ -25,8 +25,9 @@ def _value(result: dict, key: str):
 
 
 def aggregate(cfg: SweepConfig, records: dict[str, dict]) -> list[dict]:
-    """One row per (channel, scheme label, SNR) with finished points: n (ok points), failed, and
-    per metric of :data:`METRICS` present: mean, min, max over videos and seeds."""
+    """One row per (channel, scheme label, SNR setting: dB or trajectory) with finished points:
+    n (ok points), failed, and per metric of :data:`METRICS` present: mean, min, max over videos
+    and seeds."""
     grid = expand_grid(cfg)
     cells: dict[tuple, list] = {}
     for p in grid:
@@ -34,12 +35,13 @@ def aggregate(cfg: SweepConfig, records: dict[str, dict]) -> list[dict]:
     rows = []
     for ch in cfg.channels:
         for s in cfg.schemes:
-            for snr in cfg.snrs:
-                recs = [r for r in cells.get((ch, s.label, float(snr)), []) if r is not None]
+            for snr in cfg.snr_settings:
+                snr = snr if isinstance(snr, str) else float(snr)
+                recs = [r for r in cells.get((ch, s.label, snr), []) if r is not None]
                 ok = [r["result"] for r in recs if r["status"] == "ok"]
                 if not recs:
                     continue
-                row = {"channel": ch, "scheme": s.label, "snr_db": float(snr), "n": len(ok),
+                row = {"channel": ch, "scheme": s.label, "snr_db": snr, "n": len(ok),
                        "failed": len(recs) - len(ok)}
                 for key, _, _ in METRICS:
                     vals = [v for v in (_value(r, key) for r in ok) if v is not None]
@@ -99,7 +101,8 @@ def _plot_axis(ax, rows, cfg, channel, metric, label, better):
     figure), the mean over videos and seeds, and a band from their minimum to their maximum."""
     import matplotlib
     for i, s in enumerate(cfg.schemes):
-        mine = [r for r in rows if r["channel"] == channel and r["scheme"] == s.label and metric in r]
+        mine = [r for r in rows if r["channel"] == channel and r["scheme"] == s.label and metric in r
+                and not isinstance(r["snr_db"], str)]  # trajectories are in the tables only
         if not mine:
             continue
         x = [r["snr_db"] for r in mine]
@@ -189,7 +192,10 @@ def _html_report(cfg: SweepConfig, rows, cbr, records, grid_keys, plots: list[Pa
         ["config", str(cfg.source)], ["videos", ", ".join(f"{v.name} ({v.source})" for v in cfg.videos)],
         ["schemes", ", ".join(s.label + (f" (preset {s.preset})" if s.preset else "") for s in cfg.schemes)],
         ["unavailable schemes (skipped)", ", ".join(cfg.unavailable) or "none"],
-        ["channels", ", ".join(cfg.channels)], ["SNRs (dB, Es/N0)", ", ".join(fmt_snr(s) for s in cfg.snrs)],
+        ["channels", ", ".join(cfg.channels)], ["SNRs (dB, Es/N0)", ", ".join(fmt_snr(s) for s in cfg.snrs) or "none"],
+        ["SNR trajectories", ", ".join(fmt_snr(s) for s in cfg.trajectories) or "none"],
+        ["link adaptation", f"on, feedback {cfg.feedback_delay} transmissions late, {cfg.feedback_loss:g} lost"
+                            if cfg.link_adaptation else "off"],
         ["seeds", ", ".join(map(str, cfg.seeds))], ["frames x size", f"{cfg.frames or 'all'} x {cfg.size}x{cfg.size}"],
         ["via", cfg.via], ["points", f"{len(grid_keys)} in the grid, {ok} finished, {len(failed)} failed, "
                                      f"{len(grid_keys) - len(records)} not run"],
@@ -214,9 +220,9 @@ def _html_report(cfg: SweepConfig, rows, cbr, records, grid_keys, plots: list[Pa
                 cells = {r["snr_db"]: r for r in mine if r["scheme"] == s.label}
                 body.append([s.label] + [(_fmt(cells[x].get(key)) + ("" if cells[x]["failed"] == 0 else
                                           f" ({cells[x]['failed']} failed)")) if x in cells else "-"
-                                         for x in cfg.snrs])
+                                         for x in cfg.snr_settings])
             parts.append(f"<h3>{html.escape(label)}, {html.escape(ch)} (mean over videos and seeds)</h3>")
-            parts.append(_html_table(["scheme \\ SNR (dB)"] + [fmt_snr(x) for x in cfg.snrs], body))
+            parts.append(_html_table(["scheme \\ SNR (dB)"] + [fmt_snr(x) for x in cfg.snr_settings], body))
     skipped: dict[str, set] = {}
     for r in records.values():
         if r["status"] == "ok":

@@ -36,7 +36,10 @@ def run_point(point: dict, backend: str = "serial") -> dict:
         report = _run.run_video(point["video_path"], point["scheme"], preset=point["preset"],
                                 channel=point["channel"], snr_db=point["snr_db"], params=point["params"],
                                 frames=point["frames"], size=point["size"], out_dir=point["out_dir"],
-                                seed=point["seed"], cfo=point["cfo"], via=point["via"], timeout_s=point["timeout_s"])
+                                seed=point["seed"], cfo=point["cfo"], via=point["via"], timeout_s=point["timeout_s"],
+                                link_adaptation=point.get("link_adaptation", False),
+                                feedback_delay=point.get("feedback_delay", 0),
+                                feedback_loss=point.get("feedback_loss", 0.0))
     except Exception as exc:  # noqa: BLE001 - a failing point is a result of the sweep, not its end
         tb = "".join(traceback.format_exception(exc)[-6:])
         return _failure(point, exc, time.perf_counter() - t0, backend, tb)
@@ -136,7 +139,8 @@ class _Progress:
         else:
             psnr = rec["result"].get("psnr")
             what = "ok" if psnr is None else f"PSNR {psnr:.2f} dB"
-        text = f"{p['video']} {p['scheme_label']} {p['channel']} {fmt_snr(p['snr_db'])} dB seed {p['seed']}: {what}"
+        unit = "" if isinstance(p["snr_db"], str) else " dB"
+        text = f"{p['video']} {p['scheme_label']} {p['channel']} {fmt_snr(p['snr_db'])}{unit} seed {p['seed']}: {what}"
         if self.bar is not None:
             self.bar.set_postfix_str(text[:60], refresh=False)
             self.bar.update(1)
@@ -277,6 +281,8 @@ def run_sweep(cfg: SweepConfig, *, retry_failed: bool = False, progress: bool = 
     (cfg.out / "sweep.json").write_text(json.dumps(
         {"name": cfg.name, "config": cfg.source, "points": len(grid), "videos": [asdict(v) for v in cfg.videos],
          "schemes": [asdict(s) for s in cfg.schemes], "channels": cfg.channels, "snrs": cfg.snrs,
+         "trajectories": cfg.trajectories, "link_adaptation": cfg.link_adaptation,
+         "feedback": {"delay": cfg.feedback_delay, "loss": cfg.feedback_loss},
          "seeds": cfg.seeds, "frames": cfg.frames, "size": cfg.size, "via": cfg.via,
          "unavailable_schemes": cfg.unavailable, "keys": [p.key for p in grid]}, indent=1))
 

@@ -13,14 +13,16 @@ bursts would span at these rates, so this is the pessimistic, many-realisation v
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .channel import SCENARIOS, ChannelSim, channel_sim_kwargs, scenario_settings
 from .frame import FrameFormat, Transmission
 from .receiver import BurstReceiver, ReceivedFrame
 
-__all__ = ["SCENARIOS", "scenario_settings", "simulate", "simulate_closed_loop", "snr_trajectory", "probe_snr",
-           "PROBE_BURSTS"]
+__all__ = ["SCENARIOS", "scenario_settings", "simulate", "simulate_closed_loop", "snr_trajectory", "read_snr_file",
+           "is_trajectory", "probe_snr", "PROBE_BURSTS"]
 
 #: probe bursts sent before a clip (their SNR estimates are averaged in linear scale)
 PROBE_BURSTS = 2
@@ -75,21 +77,63 @@ def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: 
     return mean_db([f.snr_est_db for f in frames]) if frames else None
 
 
+#: most values a trajectory file may hold (per-transmission SNRs)
+MAX_TRAJECTORY = 1 << 20
+
+
+def read_snr_file(path) -> list[float]:
+    """Per-transmission SNRs (dB) from a text file: numbers separated by whitespace or commas,
+    ``#`` starting a comment. ValueError naming the file for anything else, for a non-finite
+    value or for an empty file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"SNR trajectory file {path} does not exist")
+    if path.stat().st_size > 32 * MAX_TRAJECTORY:
+        raise ValueError(f"SNR trajectory file {path} is larger than {32 * MAX_TRAJECTORY} bytes")
+    values = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for item in line.split("#", 1)[0].replace(",", " ").split():
+            try:
+                v = float(item)
+            except ValueError:
+                raise ValueError(f"{path}:{n}: {item[:40]!r} is not an SNR in dB") from None
+            if not np.isfinite(v):
+                raise ValueError(f"{path}:{n}: SNRs must be finite, got {item!r}")
+            values.append(v)
+    if not values:
+        raise ValueError(f"SNR trajectory file {path} holds no SNR")
+    return values
+
+
+def is_trajectory(spec) -> bool:
+    """Whether an SNR setting changes over a clip (a ramp, a file or a list), not one number."""
+    return not isinstance(spec, (int, float, np.integer, np.floating))
+
+
 def snr_trajectory(spec, count: int) -> list[float]:
-    """Per-transmission SNRs (dB) for ``count`` transmissions: a number (constant), "START:STOP"
-    (a linear ramp from START to STOP over the clip), or a sequence of at least ``count`` numbers."""
-    if isinstance(spec, (int, float)):
+    """Per-transmission SNRs (dB) for ``count`` transmissions. ``spec``: a number (constant);
+    "START:STOP" (a linear ramp from START to STOP over the clip); the path of a file of
+    per-transmission SNRs (:func:`read_snr_file`); or a sequence of numbers. A file or sequence
+    shorter than the clip holds its last value to the end (a measured trace of any length can be
+    replayed); the report of `semcom run` lists the SNRs each transmission saw."""
+    if not is_trajectory(spec):
         return [float(spec)] * count
-    if isinstance(spec, str):
+    if isinstance(spec, (str, Path)):
+        parts = str(spec).split(":")
         try:
-            start, stop = (float(v) for v in spec.split(":"))
+            start, stop = (float(v) for v in parts)
         except ValueError:
-            raise ValueError(f"an SNR ramp is START:STOP in dB, got {spec!r}") from None
-        return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start] * count
+            if len(parts) == 2 and not Path(spec).is_file():
+                raise ValueError(f"an SNR ramp is START:STOP in dB, got {spec!r}") from None
+            spec = read_snr_file(spec)
+        else:
+            return [float(v) for v in np.linspace(start, stop, count)] if count > 1 else [start] * count
     values = [float(v) for v in spec]
-    if len(values) < count:
-        raise ValueError(f"{len(values)} SNRs given for {count} transmissions")
-    return values[:count]
+    if not values:
+        raise ValueError("an SNR trajectory needs at least one value")
+    if not all(np.isfinite(values)):
+        raise ValueError("SNRs must be finite")
+    return (values + values[-1:] * max(0, count - len(values)))[:count]
 
 
 def simulate_closed_loop(transmissions: list[Transmission], snr_db, scenario: str = "awgn", *, cfo: float = 1.2,

@@ -61,3 +61,21 @@ def test_a_ramp_with_late_lossy_feedback_is_followed_and_reported():
     ok_fixed = sum(u.crc_ok for f in fixed for u in f.units if u.kind == "digital")
     assert ok_adapted > ok_fixed + 5                                  # never adapting (always 16-QAM 3/4) loses more
     assert np.isfinite([d["measured_snr_db"] for d in decisions if d["measured_snr_db"] is not None]).all()
+
+
+def test_snr_trajectory_from_a_file_holds_its_last_value(tmp_path):
+    from semcom_blocks.phy.loopback import is_trajectory, read_snr_file
+
+    f = tmp_path / "trace.txt"
+    f.write_text("# measured\n12, 9.5\n6  # fade\n\n3\n")
+    assert read_snr_file(f) == [12.0, 9.5, 6.0, 3.0]
+    assert snr_trajectory(str(f), 6) == [12.0, 9.5, 6.0, 3.0, 3.0, 3.0]
+    assert snr_trajectory([5, 4], 3) == [5.0, 4.0, 4.0] and is_trajectory(str(f)) and not is_trajectory(3.0)
+    for text, why in (("12 x\n", "not an SNR"), ("nan\n", "finite"), ("# none\n", "no SNR")):
+        f.write_text(text)
+        with pytest.raises(ValueError, match=why):
+            snr_trajectory(str(f), 2)
+    with pytest.raises(ValueError, match="START:STOP"):
+        snr_trajectory("12:x", 2)
+    with pytest.raises(ValueError, match="does not exist"):
+        snr_trajectory(str(tmp_path / "missing.txt"), 2)

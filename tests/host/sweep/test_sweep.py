@@ -323,3 +323,37 @@ def test_ray_local_matches_serial(tmp_path, clips):
     assert Path(summary["outputs"]["html"]).is_file()
     again = run_sweep(ray_cfg, progress=False, report=False)   # resumes without starting Ray
     assert (again["done"], again["skipped"]) == (0, 4)
+
+
+def test_trajectories_and_closed_loop(tmp_path, clips, counted):
+    """SNR trajectories (a ramp and a trace file) run beside fixed SNRs with the loop closed: the
+    points reach run_video with their trajectory and feedback settings, the report lists them, and
+    the keys of the fixed-SNR open-loop points do not change when trajectories are added."""
+    trace = tmp_path / "trace.txt"
+    trace.write_text("12\n8\n0 # fade\n")
+    plain = expand_grid(load_config(_config(tmp_path, "plain", videos=[str(clips["good"])], schemes=["raw-analog"])))
+    path = _config(tmp_path, "traj", videos=[str(clips["good"])], schemes=["raw-analog"], snrs=[0, 10],
+                   trajectories=["12:0", "trace.txt"], link_adaptation=True, feedback_delay=2, feedback_loss=0.1)
+    cfg = load_config(path)
+    assert cfg.trajectories == ["12:0", str(trace.resolve())] and cfg.link_adaptation
+    grid = expand_grid(cfg)
+    assert [p.snr_db for p in grid] == [0.0, 10.0, "12:0", str(trace.resolve())]
+    assert "/12_0/" in grid[2].key and "/trace.txt/" in grid[3].key
+    assert {p.key for p in plain}.isdisjoint(p.key for p in grid)  # the closed loop is in the key
+    open_loop = expand_grid(load_config(_config(tmp_path, "open", videos=[str(clips["good"])],
+                                                schemes=["raw-analog"], trajectories=["12:0"])))
+    assert [p.key for p in open_loop[:2]] == [p.key for p in plain]
+    summary = run_sweep(cfg, progress=False)
+    assert summary["done"] == 4 and summary["failed"] == 0
+    assert [c[2] for c in counted] == [0.0, 10.0, "12:0", str(trace.resolve())]
+    recs = {r["point"]["snr_db"]: r["result"] for r in map(json.loads, cfg.results_path.read_text().splitlines())}
+    assert recs["12:0"]["feedback"]["delay"] == 2 and len(recs["12:0"]["link_decisions"]) >= 1
+    assert [d["channel_snr_db"] for d in recs[str(trace.resolve())]["link_decisions"]][:1] == [12.0]
+    csv = Path(summary["outputs"]["summary_csv"]).read_text()
+    assert "12:0" in csv and "trace.txt" in csv
+    html = Path(summary["outputs"]["html"]).read_text()
+    assert "SNR trajectories" in html and "feedback 2 transmissions late" in html
+    with pytest.raises(SweepConfigError, match="engine"):
+        load_config(_config(tmp_path, "fg", videos=[str(clips["good"])], via="flowgraph", trajectories=["12:0"]))
+    with pytest.raises(SweepConfigError, match="trajectories"):
+        load_config(_config(tmp_path, "bad", videos=[str(clips["good"])], trajectories=["missing.txt"]))
