@@ -139,6 +139,9 @@ class ofdm_burst_tx(gr.basic_block):
                               f"{str(err)[:200]}")
             return None
         self._decisions.append(decision)
+        if decision["rate"] is not None:
+            self.logger.info(f"link adaptation: transmission {decision['seq']} coded {decision['modulation']} "
+                             f"R{decision['rate']} for {decision['snr_db']:.2f} dB fed back")
         return np.concatenate([burst, np.zeros(gap, np.complex64)]) if gap else burst
 
     def general_work(self, input_items, output_items):

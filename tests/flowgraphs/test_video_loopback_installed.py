@@ -85,3 +85,17 @@ def test_a_broken_video_path_exits_non_zero_with_the_error_last(installed, tmp_p
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "not found" in proc.stderr, proc.stderr[-2000:]
     assert str(tmp_path / "no" / "such" / "clip.mp4") in proc.stderr  # made absolute where it ran
+
+
+def test_the_installed_loopback_closes_the_link_adaptation_loop(installed, tmp_path):
+    """Link adaptation on from the command line: the receiver's reports go back through the Feedback
+    Link (two transmissions late, 10 % lost) and OFDM Burst TX logs what it coded each one for,
+    starting from the initial SNR before any report."""
+    proc = _run(installed, tmp_path, "--scheme", "vq-deepvsc", "--max-frames", "8", "--size", "64",
+                "--snr-db", "6", "--link-adaptation", "1", "--feedback-delay", "2", "--feedback-loss", "0.1",
+                "--initial-snr-db", "0")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    decisions = [line for line in log.splitlines() if "link adaptation: transmission" in line]
+    assert decisions and "for 0.00 dB fed back" in decisions[0], log[-3000:]
+    assert (tmp_path / "video_rx.mp4").is_file()
