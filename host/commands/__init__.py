@@ -13,4 +13,4 @@ layers below them (experiments, service, ...), never the other way round.
 from __future__ import annotations
 
 #: command modules, in the order `semcom --help` lists them
-COMMANDS = ("ber", "bench", "link", "run", "demo", "sweep", "serve", "keys", "train", "eval", "models")
+COMMANDS = ("ber", "bench", "link", "run", "demo", "sweep", "serve", "keys", "train", "eval", "calibrate", "models")

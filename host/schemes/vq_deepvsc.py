@@ -4,9 +4,10 @@ OFDM; the receiver interpolates between the keyframes.
 Transmitter:
 
 1. AKEI (semcom_models.keyframes.select_akei) keeps M = round(r T) keyframes (first and last
-   always): r from the SNR -> ratio polynomial ``ratio_coeffs`` (ascending powers of ``snr_db``;
-   semcom_models.keyframes.KeyframeRatioPolynomial) when it is given, else ``keyframe_ratio``.
-   ``keyframe_ratio`` is also the configured clip whose symbols are the budget (step 5).
+   always): r from the SNR -> ratio polynomial ``ratio_coeffs`` (:func:`ratio_polynomial`: by
+   default the calibration shipped in semcom_models/weights/akei_ratio.json, measured by
+   `semcom calibrate akei`; [] for none), else ``keyframe_ratio``, which is also the configured clip whose
+   symbols are the budget (step 5). The top-M frames by importance, as in the paper;
    ``uniform_share`` spreads that share of the keyframes evenly first (docs/semantics.md).
 2. The shipped MSVQ model (``msvq_g8_l16``: 8 groups x 32 x 32 positions, 16-entry codebook,
    4 bits per index at 256 x 256) turns each keyframe into L_s indices.
@@ -61,7 +62,7 @@ __all__ = ["SCHEMES", "NAME", "FRAME_TYPE", "encode", "decode", "pack_keyframe",
 NAME = "vq-deepvsc"
 FRAME_TYPE = 0x22
 PREFERENCES = ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")
-DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": [], "uniform_share": 0.75, "eta": 0.9,
+DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": None, "uniform_share": 0.0, "eta": 0.9,
             "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16", "link_adaptation": True,
             "mcs_margin_db": 2.0, "protection": "repeat", "max_copies": 4}
 
@@ -149,10 +150,11 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
 
     Without ``link_adaptation``: the configured MCS and ``m_cap`` (else ``m_ref``) keyframes at
     ``image_size``. With it: the most efficient MCS that SNR supports (semcom_blocks.phy.mcs), then
-    the most keyframes up to ``m_cap`` (at ``image_size``, else at half of it) whose coded symbols
-    stay within ``BUDGET_SLACK`` of the budget: at low SNR fewer, better protected keyframes, coded
-    smaller when even two do not fit (AKEI's cliff mitigation holding the symbol budget), at high
-    SNR more."""
+    the most keyframes up to ``m_cap`` whose coded symbols stay within ``BUDGET_SLACK`` of the
+    budget, at ``image_size`` while that carries min(``m_ref``, ``m_cap``) keyframes, else at
+    whichever of ``image_size`` and half of it carries more: at low SNR fewer, better protected
+    keyframes, coded smaller rather than too few (AKEI's cliff mitigation holding the symbol
+    budget), at high SNR more."""
     from semcom_blocks.phy.mcs import pick_mcs
 
     size = int(params["image_size"])
@@ -170,16 +172,22 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     floor = min(2, planner.t)
     top = planner.t if m_cap is None else max(floor, min(int(m_cap), planner.t))
     sizes = [size] + ([size // 2] if size // 2 >= 64 and (size // 2) % 8 == 0 else [])
-    choice = None
+    fits = {}  # coded size -> the plan with the most keyframes within the budget
     for sz in sizes:
         for m in range(floor, top + 1):
             k, b = planner.plan(m, sz)
             if _symbols(b, coder) > budget:
                 break
-            choice = (k, b, sz)
-        if choice is not None:
-            break
-    if choice is None:  # not even two keyframes at the smallest size fit: the most robust try
+            fits[sz] = (k, b, sz)
+    # full size while it carries the keyframes asked for (the configured ones, or the polynomial's
+    # fewer); else the size that carries the most: many small keyframes beat two large ones
+    want = min(m_ref, top)
+    enough = [sz for sz in sizes if sz in fits and len(fits[sz][0]) >= want]
+    if enough:
+        choice = fits[enough[0]]
+    elif fits:
+        choice = max(fits.values(), key=lambda c: (len(c[0]), c[2]))
+    else:  # not even two keyframes at the smallest size fit: the most robust try
         choice = (*planner.plan(floor, sizes[-1]), sizes[-1])
     keys, bs, sz = choice
     repeats: list[int] = []
@@ -251,15 +259,14 @@ def encode(frames: np.ndarray, params: dict):
     ratio_ref = float(params["keyframe_ratio"])
     if not 0 < ratio_ref <= 1:
         raise ValueError(f"keyframe_ratio must be in (0, 1], got {ratio_ref}")
-    ratio = ratio_ref
-    if params["ratio_coeffs"]:
-        ratio = KeyframeRatioPolynomial(np.asarray(params["ratio_coeffs"], float))(snr)
+    coeffs, min_ratio = ratio_polynomial(params["ratio_coeffs"])
+    ratio = KeyframeRatioPolynomial(np.asarray(coeffs, float), min_ratio)(snr) if coeffs else ratio_ref
     with watch("keyframes"):
         planner = _Planner(frames, params, model)
     with watch("msvq_encode"):
         keys, bs, coder, size, repeats, link = adapt_link(
             planner, params, num_keyframes_for_ratio(ratio_ref, t),
-            num_keyframes_for_ratio(ratio, t) if params["ratio_coeffs"] else None)
+            num_keyframes_for_ratio(ratio, t) if coeffs else None)
     bits = bs.bits_per_index
     units, pos = [], 0
     l_s = bs.indices_per_frame
@@ -283,6 +290,21 @@ def encode(frames: np.ndarray, params: dict):
                "bcr_paper": bs.bcr(3, size, size), "cbr_paper": coded_symbols / C.source_dim(t, h, w),
                "stage_seconds": watch.seconds, **C.cbr_figures(txs, t, h, w)}
     return txs, context
+
+
+def ratio_polynomial(value) -> tuple[list[float], float]:
+    """(coeffs, min_ratio) of the ``ratio_coeffs`` param: None (the default) is the calibration the
+    package ships (semcom_models.akei_ratio.SHIPPED; none shipped: no polynomial); a list is the
+    coefficients themselves (ascending powers of the SNR in dB, e.g. a calibration's ``coeffs``;
+    [] for none: ``keyframe_ratio`` at every SNR)."""
+    from semcom_models.akei_ratio import shipped_ratio
+
+    if value is None:
+        return shipped_ratio()
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c) for c in value):
+        raise ValueError(f"ratio_coeffs must be null (the shipped calibration) or a list of numbers, got {value!r}")
+    return [float(c) for c in value], 0.02
 
 
 def coder_rate(coder: PayloadCoder) -> float:
