@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Redraw docs/figures from the experiments that make them (`make figures`). Long: about an hour
 # on two cores (the BER curves dominate). Each command is the one its doc gives (docs/fec.md,
-# docs/codecs.md, docs/baselines.md); FIGURES=ber,codec,cliff picks groups (default: all).
+# docs/codecs.md, docs/baselines.md, docs/schemes.md); FIGURES=ber,codec,cliff,adaptive picks groups
+# (default: all).
 # The train_*.png curves come from `semcom train CONFIG` runs (docs/codecs.md) and are not redrawn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEMCOM=.venv/bin/semcom
 F=docs/figures
-GROUPS=",${FIGURES:-ber,codec,cliff},"
+GROUPS=",${FIGURES:-ber,codec,cliff,adaptive},"
 mkdir -p out/figures
 
 if [[ $GROUPS == *,ber,* ]]; then
@@ -32,4 +33,9 @@ if [[ $GROUPS == *,cliff,* ]]; then
   $SEMCOM sweep cliff --out out/figures/cliff
   cp out/figures/cliff/plots/awgn.png "$F/cliff.png"   # the sweep draws one figure per channel
   .venv/bin/python -m semcom_host.experiments.cliff --out out/figures/cliff_h26x.json --plot "$F/cliff_h26x.png"
+fi
+
+if [[ $GROUPS == *,adaptive,* ]]; then
+  $SEMCOM sweep adaptive --out out/figures/adaptive
+  .venv/bin/python -m semcom_host.experiments.adaptive_figure --results out/figures/adaptive --out "$F/adaptive.png"
 fi
