@@ -79,3 +79,26 @@ def test_rate_protection_codes_the_keyframes_more_robustly_instead():
 def test_unknown_protection_is_a_clear_error():
     with pytest.raises(ValueError, match="protection"):
         _encode(5.0, protection="prayer")
+
+
+def test_a_clip_over_a_falling_channel_with_late_lossy_feedback(tmp_path):
+    """The closed loop end to end: vq-deepvsc through `semcom run`'s engine while the channel
+    ramps from 12 to 0 dB, the receiver's reports two transmissions late and a tenth of them
+    lost: every transmission's decision is reported, the coding backs off as the reports fall,
+    and the clip still decodes."""
+    from semcom_host.run import run_video
+    from semcom_models.video_io import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", clip_frames(16), fps=8.0, crf=0)
+    r = run_video(clip, "vq-deepvsc", snr_db="12:0", params={"keyframe_ratio": 1.0, "ratio_coeffs": [],
+                                                              "max_symbols_per_transmission": 1500},
+                  frames=16, size=64, via="engine", link_adaptation=True, feedback_delay=2, feedback_loss=0.1)
+    decisions = r["link_decisions"]
+    assert len(decisions) == r["transmissions_sent"] >= 6
+    assert [d["channel_snr_db"] for d in decisions][0] == 12.0 and decisions[-1]["channel_snr_db"] == 0.0
+    assert all(d["snr_db"] == decisions[0]["snr_db"] for d in decisions[:2])  # nothing back yet
+    used = [d["snr_db"] for d in decisions]
+    assert used[-1] < used[2]  # the fed-back SNR fell, and the transmitter followed it
+    assert len({(d["modulation"], d["rate"]) for d in decisions}) >= 2
+    assert r["feedback"]["delay"] == 2 and r["feedback"]["lost"] + r["feedback"]["delivered"] > 0
+    assert r["frames"] == 16 and r["psnr"] > 10
