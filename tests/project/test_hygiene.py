@@ -38,3 +38,15 @@ def test_semcom_version_prints_the_project_version(capsys):
     except SystemExit as exc:
         assert exc.code == 0
     assert capsys.readouterr().out.strip() == f"semcom {project_version()}"
+
+
+#: the longest a Python module of the packages may be (docs/architecture.md: small modules named
+#: for what they do); the compiled PHY kernels' C sources are not Python and not counted
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_a_monolith():
+    long = {str(p.relative_to(REPO)): n for folder in ("client", "host", "models", "semcom_blocks")
+            for p in (REPO / folder).rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: split them by role: {long}"
