@@ -100,6 +100,8 @@ def _coder(params: dict) -> PayloadCoder:
 PROTECTIONS = ("repeat", "rate")
 #: the adapted clip may use this much more than the configured clip's symbols (the budget)
 BUDGET_SLACK = 1.1
+#: side (pixels) of the frames the transmitter compares plans at (_Planner.preview_psnr)
+PREVIEW = 64
 
 
 class _Planner:
@@ -112,6 +114,7 @@ class _Planner:
         self.frames, self.params, self.model = frames, params, model
         self.t = frames.shape[0]
         self._small: dict[int, np.ndarray] = {}
+        self._idx: dict[int, dict[int, np.ndarray]] = {}  # size -> frame -> its MSVQ indices
         self.scores = akei_scores(self.small(int(params["image_size"])))
         self.codebook = model.codebook.embedding.numpy()
 
@@ -132,10 +135,48 @@ class _Planner:
         from semcom_models.index_selector import select_indices
 
         keys = self.keyframes(m)
-        idx = self.model.encode_frames(self.small(size)[keys]).reshape(len(keys), -1)
         b_s = np.zeros(self.t, bool)
         b_s[keys] = True
-        return keys, select_indices(idx, b_s, self.codebook, float(self.params["eta"]))
+        return keys, select_indices(self.indices(keys, size), b_s, self.codebook, float(self.params["eta"]))
+
+    def indices(self, keys: list[int], size: int) -> np.ndarray:
+        """MSVQ indices (len(keys) x L_s) of frames ``keys`` coded at ``size``, each frame encoded once."""
+        cache = self._idx.setdefault(size, {})
+        todo = [k for k in keys if k not in cache]
+        if todo:
+            for k, row in zip(todo, self.model.encode_frames(self.small(size)[todo])):
+                cache[k] = row.reshape(-1)
+        return np.stack([cache[k] for k in keys])
+
+    def preview_psnr(self, keys: list[int], bs, size: int) -> float:
+        """PSNR (dB, at PREVIEW x PREVIEW pixels) of the clip the receiver would rebuild from this
+        plan with every unit received: each keyframe from the indices it would hold (the sent
+        ones, the earlier values elsewhere), the frames between blended linearly. The
+        transmitter's analysis by synthesis of a plan, cheap enough to compare a few."""
+        cfg = self.model.cfg
+        held = np.zeros(bs.indices_per_frame, np.int64)
+        rows, pos = [], 0
+        for j in range(len(keys)):
+            mask = np.ones(bs.indices_per_frame, bool) if j == 0 else np.asarray(bs.b_p[j - 1], bool)
+            n = int(mask.sum())
+            held[mask] = bs.b_v[pos:pos + n]
+            pos += n
+            rows.append(held.copy())
+        grid = (len(keys), cfg.groups, size // 8, size // 8)
+        imgs = C.resize_frames(self.model.decode_frames(np.stack(rows).reshape(grid)), (PREVIEW, PREVIEW))
+        imgs = imgs.astype(np.float64)
+        ref = self.small(PREVIEW).astype(np.float64)
+        order = np.argsort(keys)
+        k = np.asarray(keys)[order]
+        imgs = imgs[order]
+        t = np.arange(self.t)
+        hi = np.clip(np.searchsorted(k, t), 1, len(k) - 1) if len(k) > 1 else np.zeros(self.t, int)
+        lo = np.maximum(hi - 1, 0)
+        span = np.maximum(k[hi] - k[lo], 1)
+        w = np.clip((t - k[lo]) / span, 0.0, 1.0)[:, None, None, None]
+        est = (1 - w) * imgs[lo] + w * imgs[hi]
+        mse = float(np.mean((est - ref) ** 2))
+        return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
 
 
 def _symbols(bs, coder: PayloadCoder) -> float:
@@ -151,10 +192,10 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     Without ``link_adaptation``: the configured MCS and ``m_cap`` (else ``m_ref``) keyframes at
     ``image_size``. With it: the most efficient MCS that SNR supports (semcom_blocks.phy.mcs), then
     the most keyframes up to ``m_cap`` whose coded symbols stay within ``BUDGET_SLACK`` of the
-    budget, at ``image_size`` while that carries min(``m_ref``, ``m_cap``) keyframes, else at
-    whichever of ``image_size`` and half of it carries more: at low SNR fewer, better protected
-    keyframes, coded smaller rather than too few (AKEI's cliff mitigation holding the symbol
-    budget), at high SNR more."""
+    budget, at ``image_size`` or at half of it, whichever plan the receiver would rebuild better
+    with every unit received (:meth:`_Planner.preview_psnr`: fewer large keyframes against more
+    small ones): at low SNR fewer, better protected keyframes (AKEI's cliff mitigation holding
+    the symbol budget), at high SNR more."""
     from semcom_blocks.phy.mcs import pick_mcs
 
     size = int(params["image_size"])
@@ -179,14 +220,9 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
             if _symbols(b, coder) > budget:
                 break
             fits[sz] = (k, b, sz)
-    # full size while it carries the keyframes asked for (the configured ones, or the polynomial's
-    # fewer); else the size that carries the most: many small keyframes beat two large ones
-    want = min(m_ref, top)
-    enough = [sz for sz in sizes if sz in fits and len(fits[sz][0]) >= want]
-    if enough:
-        choice = fits[enough[0]]
-    elif fits:
-        choice = max(fits.values(), key=lambda c: (len(c[0]), c[2]))
+    # fewer large keyframes or more small ones: the one whose error-free rebuild is better
+    if fits:
+        choice = max(fits.values(), key=lambda c: (planner.preview_psnr(*c), c[2]))
     else:  # not even two keyframes at the smallest size fit: the most robust try
         choice = (*planner.plan(floor, sizes[-1]), sizes[-1])
     keys, bs, sz = choice
