@@ -1,7 +1,8 @@
 """GNU Radio block: the receiver -> transmitter report link of a loopback, with its delay and losses.
 
-In, port ``in``: OFDM Burst RX's ``out`` PDUs (their metadata's ``snr_est_db``, Es/N0 in dB).
-Out, port ``out``: a PMT dict ``{"snr_est_db": float}`` each time a report gets through, for OFDM
+In, port ``in``: OFDM Burst RX's ``out`` PDUs (their metadata's ``snr_eff_db``, the effective
+Es/N0 in dB that link adaptation designs for, else ``snr_est_db``, the mean).
+Out, port ``out``: a PMT dict ``{"snr_est_db": float}`` (that SNR) each time a report gets through, for OFDM
 Burst TX's ``feedback`` port. A report arrives ``delay`` received transmissions late and is lost
 with probability ``loss`` (seeded: :class:`.phy.link_adapt.FeedbackPath`); ``stats()`` counts what
 was delivered and lost. Between two radios the same reports would travel out of band (a control
@@ -14,7 +15,7 @@ import math
 import pmt
 from gnuradio import gr
 
-from .phy.link_adapt import FeedbackPath
+from .phy.link_adapt import FeedbackPath, link_snr
 
 __all__ = ["feedback_link"]
 
@@ -38,7 +39,7 @@ class feedback_link(gr.basic_block):
     def _on_pdu(self, msg) -> None:
         try:
             meta = pmt.to_python(pmt.car(msg)) if pmt.is_pair(msg) else None
-            snr = meta.get("snr_est_db") if isinstance(meta, dict) else None
+            snr = link_snr(meta) if isinstance(meta, dict) else None
             if not isinstance(snr, (int, float)) or not math.isfinite(snr):
                 raise ValueError("not a received-burst PDU with a finite snr_est_db")
         except Exception:  # noqa: BLE001 - anything else is counted and dropped

@@ -57,6 +57,7 @@ from semcom_client.keys import KeysError, is_local_address, load_client_keys, lo
 
 from .pdu_util import declare_done
 from .phy import msgpack_safe
+from .phy.link_adapt import link_snr
 
 __all__ = ["feedback_zmq_sink", "feedback_zmq_source", "WIRE_VERSION", "DEFAULT_ADDRESS", "MAX_REPORT_BYTES",
            "MAX_WIRE_BYTES", "SEND_HWM", "SNR_RANGE_DB", "pack_report", "parse_report", "report_from_meta"]
@@ -108,9 +109,10 @@ def _check_address(address: str, keys_dir: str | None, what: str) -> str:
 
 
 def report_from_meta(meta) -> dict:
-    """The report fields of a received burst's PDU metadata: ``snr_est_db`` (ValueError when it is
+    """The report fields of a received burst's PDU metadata: ``snr_est_db`` (the SNR to design
+    for: the effective one where the receiver gives it, :func:`.phy.link_adapt.link_snr`; ValueError when it is
     missing or not finite), and ``cfo``, ``crc_ok``, ``seq`` where present and valid."""
-    snr = meta.get("snr_est_db") if isinstance(meta, dict) else None
+    snr = link_snr(meta) if isinstance(meta, dict) else None
     if not _number(snr):
         raise ValueError("not a received-burst PDU with a finite snr_est_db")
     out = {"snr_est_db": float(snr)}

@@ -30,7 +30,8 @@ from .phy.wire import pack_received
 __all__ = ["ofdm_burst_rx", "frame_meta"]
 
 _OUT, _SYMBOLS = pmt.intern("out"), pmt.intern("symbols")
-_KEYS = {k: pmt.intern(k) for k in ("seq", "frame_type", "snr_est_db", "cfo", "start", "crc_ok", "n_units")}
+_KEYS = {k: pmt.intern(k) for k in ("seq", "frame_type", "snr_est_db", "snr_eff_db", "cfo", "start", "crc_ok",
+                                     "n_units")}
 
 
 def frame_meta(frame: ReceivedFrame) -> "pmt.pmt_t":
@@ -41,6 +42,8 @@ def frame_meta(frame: ReceivedFrame) -> "pmt.pmt_t":
     meta = add(meta, k["seq"], pmt.from_long(int(frame.seq)))
     meta = add(meta, k["frame_type"], pmt.from_long(int(frame.frame_type)))
     meta = add(meta, k["snr_est_db"], pmt.from_double(float(frame.snr_est_db)))
+    if frame.snr_eff_db is not None:
+        meta = add(meta, k["snr_eff_db"], pmt.from_double(float(frame.snr_eff_db)))
     meta = add(meta, k["cfo"], pmt.from_double(float(frame.cfo)))
     meta = add(meta, k["start"], pmt.from_long(int(frame.start)))
     meta = add(meta, k["crc_ok"], pmt.from_bool(bool(frame.crc_ok)))

@@ -26,8 +26,11 @@ Transmitter:
    configured MCS): below the configured MCS's threshold fewer keyframes, each better protected,
    instead of every keyframe lost at once (the cliff). Each unit's coding travels with it; the
    report gives the decision.
-6. Cliff mitigation (with ``ratio_coeffs``): AKEI's polynomial caps the keyframes at its M for
-   the SNR, and the budget this leaves goes to ``protection``: ``"repeat"`` sends the most
+6. Cliff mitigation: AKEI's polynomial (``ratio_coeffs``) caps the keyframes at its M for the
+   SNR, and below ``protect_first_below_db`` (default: the reach of the most robust MCS, its
+   threshold plus ``mcs_margin_db``, 1.04 dB: the link's edge) a copy of the first keyframe is
+   planned into the budget (every later keyframe is rebuilt against it: its loss loses the
+   clip); the budget left goes to ``protection``: ``"repeat"`` sends the most
    important keyframes again (the first keyframe, then by AKEI score; each at most
    ``max_copies`` times in all; :func:`plan_repeats`) in transmissions after the originals, which
    the receiver combines with the originals' LLRs when neither decodes alone
@@ -64,7 +67,7 @@ FRAME_TYPE = 0x22
 PREFERENCES = ("wan2.1-vace", "ltx-video", "wan2.1-flf2v")
 DEFAULTS = {**C.COMMON_DEFAULTS, "keyframe_ratio": 0.1, "ratio_coeffs": None, "uniform_share": 0.0, "eta": 0.9,
             "ldpc_rate": "3/4", "modulation": "qpsk", "model": "msvq_g8_l16", "link_adaptation": True,
-            "mcs_margin_db": 2.0, "protection": "repeat", "max_copies": 4}
+            "mcs_margin_db": 2.0, "protection": "repeat", "max_copies": 4, "protect_first_below_db": None}
 
 
 def _bits(values: np.ndarray, width: int) -> np.ndarray:
@@ -196,7 +199,7 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     with every unit received (:meth:`_Planner.preview_psnr`: fewer large keyframes against more
     small ones): at low SNR fewer, better protected keyframes (AKEI's cliff mitigation holding
     the symbol budget), at high SNR more."""
-    from semcom_blocks.phy.mcs import pick_mcs
+    from semcom_blocks.phy.mcs import MCS_TABLE, pick_mcs
 
     size = int(params["image_size"])
     base = _coder(params)
@@ -213,11 +216,18 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     floor = min(2, planner.t)
     top = planner.t if m_cap is None else max(floor, min(int(m_cap), planner.t))
     sizes = [size] + ([size // 2] if size // 2 >= 64 and (size // 2) % 8 == 0 else [])
+    # below protect_first_below_db a copy of the first keyframe (the one every later keyframe is
+    # rebuilt against: losing it loses the clip) is planned into the budget; by default below the
+    # reach of every MCS (its threshold plus the margin), where the link is at its edge
+    edge = params["protect_first_below_db"]
+    if edge is None:
+        edge = min(m.esn0_db for m in MCS_TABLE) + float(params["mcs_margin_db"])
+    protect = params["protection"] == "repeat" and float(params["snr_db"]) < float(edge)
     fits = {}  # coded size -> the plan with the most keyframes within the budget
     for sz in sizes:
         for m in range(floor, top + 1):
             k, b = planner.plan(m, sz)
-            if _symbols(b, coder) > budget:
+            if _symbols(b, coder) + (_unit_symbols(b, coder)[0] if protect else 0.0) > budget:
                 break
             fits[sz] = (k, b, sz)
     # fewer large keyframes or more small ones: the one whose error-free rebuild is better
@@ -229,14 +239,15 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     repeats: list[int] = []
     if m_cap is not None and params["protection"] == "rate":
         coder, mcs = _lowest_rate_within(bs, coder, mcs, budget)
-    elif m_cap is not None:
+    elif m_cap is not None or protect:
         repeats = plan_repeats(planner.scores, keys, _unit_symbols(bs, coder), budget - _symbols(bs, coder),
                                int(params["max_copies"]))
     sent = _symbols(bs, coder) + sum(_unit_symbols(bs, coder)[keys.index(k)] for k in repeats)
     return keys, bs, coder, sz, repeats, {
         "adapted": True, "modulation": mcs.modulation, "ldpc_rate": mcs.rate, "threshold_db": mcs.esn0_db,
         "keyframes_configured": m_ref, "keyframes_allowed": m_cap, "keyframes": len(keys), "coded_size": sz,
-        "protection": params["protection"] if m_cap is not None else None, "repeats": list(repeats),
+        "protection": params["protection"] if m_cap is not None or protect else None, "first_protected": protect,
+        "repeats": list(repeats),
         "symbols_budget": round(budget), "symbols": round(sent)}
 
 

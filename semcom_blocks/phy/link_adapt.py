@@ -23,7 +23,16 @@ from .fec import PayloadCoder
 from .frame import Transmission, Unit
 from .mcs import DEFAULT_MARGIN_DB, pick_mcs
 
-__all__ = ["adapt_transmission", "FeedbackPath"]
+__all__ = ["adapt_transmission", "FeedbackPath", "link_snr"]
+
+
+def link_snr(report: dict):
+    """The SNR (dB) a receiver's report asks the transmitter to design for: its effective SNR
+    (``snr_eff_db``: the flat channel of the same capacity, receiver.effective_snr_db) where it
+    has one, else its mean ``snr_est_db``; None when neither is there. Over a frequency-selective
+    channel the mean overstates what a code spanning the subcarriers gets."""
+    snr = report.get("snr_eff_db")
+    return report.get("snr_est_db") if snr is None else snr
 
 
 def adapt_transmission(tx: Transmission, snr_db: float, margin_db: float = DEFAULT_MARGIN_DB) -> tuple[

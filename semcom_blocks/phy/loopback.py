@@ -59,12 +59,17 @@ def simulate(transmissions: list[Transmission], snr_db: float, scenario: str = "
     return frames, dict(rx.stats)
 
 
+def _link_snr(frame: ReceivedFrame) -> float:
+    """What the receiver feeds back for a frame: its effective SNR, else its mean (link_adapt.link_snr)."""
+    return frame.snr_est_db if frame.snr_eff_db is None else frame.snr_eff_db
+
+
 def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: int = 0, bursts: int = PROBE_BURSTS,
               **impairments) -> float | None:
-    """What a receiver would feed back before a clip: the mean (linear scale) of its Es/N0
-    estimates (dB) of ``bursts`` short probe bursts (one 64-byte QPSK R1/2 unit each) through the
-    scenario's channel at ``snr_db``; None when none was received. The transmitter adapts to this
-    figure, never to the channel's setting."""
+    """What a receiver would feed back before a clip: the mean (linear scale) of its effective
+    Es/N0 estimates (dB; receiver.effective_snr_db) of ``bursts`` short probe bursts (one
+    64-byte QPSK R1/2 unit each) through the scenario's channel at ``snr_db``; None when none
+    was received. The transmitter adapts to this figure, never to the channel's setting."""
     from .fec import PayloadCoder
     from .frame import Unit
     from .snr import mean_db
@@ -74,7 +79,7 @@ def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: 
     probes = [Transmission([Unit("probe", "digital", rng.integers(0, 256, 64, dtype=np.uint8).tobytes(), coder)],
                            seq=i) for i in range(bursts)]
     frames, _ = simulate(probes, snr_db, scenario, cfo=cfo, seed=int(seed) + 7919, **impairments)
-    return mean_db([f.snr_est_db for f in frames]) if frames else None
+    return mean_db([_link_snr(f) for f in frames]) if frames else None
 
 
 #: most values a trajectory file may hold (per-transmission SNRs)
@@ -169,8 +174,9 @@ def simulate_closed_loop(transmissions: list[Transmission], snr_db, scenario: st
         got = rx.push(chan(burst).astype(np.complex64))
         frames += got
         measured = got[-1].snr_est_db if got else None
-        path.push(measured)
-        decisions.append({**decision, "channel_snr_db": snr, "measured_snr_db": measured})
+        path.push(_link_snr(got[-1]) if got else None)
+        decisions.append({**decision, "channel_snr_db": snr, "measured_snr_db": measured,
+                          "reported_snr_db": _link_snr(got[-1]) if got else None})
     frames += rx.flush()
     stats = {**rx.stats, "feedback_delivered": path.delivered, "feedback_lost": path.lost}
     return frames, stats, decisions

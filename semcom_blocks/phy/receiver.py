@@ -40,7 +40,8 @@ and the FEC decoders, so that the Python work per burst stays a few dozen calls:
    and the fit residual; once the SIG is decoded, from the SIG symbols' residual after
    equalisation (|y - H x|^2 with x known), which counts what the preamble cannot see: residual
    phase noise and the tracking error, IQ image, clipping. SNR estimate = mean |H|^2 / N0
-   (Es/N0 per data symbol).
+   (Es/N0 per data symbol); effective SNR: the flat channel of the same mean capacity
+   (:func:`effective_snr_db`), what link adaptation designs for.
 5. SIG, unit table and payload OFDM symbols: pilots give each symbol's common phase, tracked by
    a line (residual CFO) plus a Kalman/RTS-smoothed random walk whose step variance is
    estimated from the pilots (phase noise: the track follows it symbol by symbol; none: it
@@ -90,7 +91,7 @@ from .rx_kernels import (
 from .scrambler import scrambler_sequence
 from .snr import esn0_from_noise_var
 
-__all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS"]
+__all__ = ["BurstReceiver", "ReceivedFrame", "ReceivedUnit", "RX_COUNTERS", "effective_snr_db"]
 
 RX_COUNTERS = ("samples_in", "samples_nonfinite", "detections", "false_detections", "sig_failures", "table_failures",
                "frames_ok", "frames_truncated", "units_digital_ok", "units_digital_crc_fail", "units_analog",
@@ -127,7 +128,8 @@ class ReceivedUnit:
 class ReceivedFrame:
     """A decoded burst. start: absolute sample index of the first long training symbol (after
     the timing back-off); cfo: carrier offset in subcarrier spacings; snr_est_db: Es/N0 per data
-    symbol estimated from the preamble; noise_var: N0 per subcarrier."""
+    symbol estimated from the preamble; noise_var: N0 per subcarrier; snr_eff_db: the AWGN SNR
+    with the same mean capacity per subcarrier (what link adaptation should design for)."""
 
     frame_type: int
     seq: int
@@ -137,6 +139,8 @@ class ReceivedFrame:
     cfo: float
     snr_est_db: float
     noise_var: float
+    #: the effective SNR (dB) of the burst's frequency-selective channel (:func:`effective_snr_db`)
+    snr_eff_db: float | None = None
 
     @property
     def crc_ok(self) -> bool:
@@ -156,6 +160,7 @@ class _Header:
     h: np.ndarray | None = None
     n0: float = 0.0
     snr_est_db: float = 0.0
+    snr_eff_db: float = 0.0
     frame_type: int = 0
     seq: int = 0
     table_len: int = 0
@@ -366,7 +371,7 @@ class BurstReceiver:
         units = self._units(entries, zf, nv, mmse if mmse.size else None, n_tab_data, hdr.frame_type,
                             hdr.seq) if total else []
         frame = ReceivedFrame(hdr.frame_type, hdr.seq, units, hdr.start, self._base + end, hdr.cfo * p.fft_len,
-                              hdr.snr_est_db, hdr.n0)
+                              hdr.snr_est_db, hdr.n0, hdr.snr_eff_db)
         return frame, end
 
     def _header(self, det, key: int) -> _Header:
@@ -438,6 +443,7 @@ class BurstReceiver:
         hdr.n0 = max(n0_sig, 1e-30)
         hdr.snr_est_db = esn0_from_noise_var(hdr.n0 / max(power, 1e-30))
         hdr.h, _, _ = self._fit_channel(h_ls, hdr.n0 / looks)
+        hdr.snr_eff_db = effective_snr_db(hdr.h, hdr.snr_est_db)
         # the SIG pilots' phase drift: the residual CFO over n_sig symbols (step 3)
         if fmt.n_sig >= 3 and abs(drift) < np.pi / 4:
             hdr.cfo += drift / (2 * np.pi * p.symbol_len)
@@ -555,6 +561,21 @@ class BurstReceiver:
                     comb.keep(key, seq, summed, n)
                 self.stats["units_combined_ok" if ok else "units_combined_fail"] += 1
         self.stats["combining_evicted"] = comb.evicted
+
+
+def effective_snr_db(h: np.ndarray, snr_db: float) -> float:
+    """The effective SNR (dB) of a frequency-selective channel: the SNR of an AWGN channel with
+    the same mean capacity per subcarrier, 2^mean(log2(1 + g_k SNR)) - 1, g_k = |H_k|^2 / mean |H|^2
+    over the used subcarriers, SNR the mean (Es/N0, dB). Equal to it on a flat channel and below
+    it on a selective one: a code spanning the subcarriers sees the faded ones as well, which the
+    mean hides (capacity-based effective SNR mapping, as link adaptation uses for OFDM)."""
+    g = np.abs(np.asarray(h)) ** 2
+    mean = float(g.mean()) if g.size else 0.0
+    if not np.isfinite(snr_db) or mean <= 0 or not np.isfinite(mean):
+        return float(snr_db)
+    snr = 10.0 ** (float(snr_db) / 10.0)
+    eff = 2.0 ** float(np.mean(np.log2(1.0 + snr * g / mean))) - 1.0
+    return float(10.0 * np.log10(max(eff, 1e-30)))
 
 
 def _axis_scale(modulation: str) -> float:

@@ -17,7 +17,8 @@ transmission::
 received::
 
     {"v": 1, "type": "received", "seq", "frame_type", "start", "end", "cfo", "snr_est_db",
-     "noise_var", "units": [{"name", "kind", "data": bin, "crc_ok": bool | None,
+     "snr_eff_db" (optional: the effective SNR), "noise_var",
+     "units": [{"name", "kind", "data": bin, "crc_ok": bool | None,
                              "noise_var": bin (float32, one per symbol; analog only),
                              "copies": int (digital only, when > 1: receptions combined)}]}
 """
@@ -134,6 +135,7 @@ def pack_received(frame: ReceivedFrame) -> bytes:
     return msgpack.packb({"v": WIRE_VERSION, "type": "received", "seq": frame.seq, "frame_type": frame.frame_type,
                           "start": int(frame.start), "end": int(frame.end), "cfo": float(frame.cfo),
                           "snr_est_db": float(frame.snr_est_db), "noise_var": float(frame.noise_var),
+                          **({} if frame.snr_eff_db is None else {"snr_eff_db": float(frame.snr_eff_db)}),
                           "units": units}, use_bin_type=True)
 
 
@@ -157,7 +159,10 @@ def unpack_received(raw) -> ReceivedFrame:
         else:
             raise ValueError(f"{what}: kind must be 'digital' or 'analog'")
     num = (int, float)
+    eff = msg.get("snr_eff_db")
+    if eff is not None and (isinstance(eff, bool) or not isinstance(eff, num)):
+        raise ValueError("received: snr_eff_db must be a number")
     return ReceivedFrame(int(_field(msg, "frame_type", int, "received")), int(_field(msg, "seq", int, "received")),
                          units, int(_field(msg, "start", int, "received")), int(_field(msg, "end", int, "received")),
                          float(_field(msg, "cfo", num, "received")), float(_field(msg, "snr_est_db", num, "received")),
-                         float(_field(msg, "noise_var", num, "received")))
+                         float(_field(msg, "noise_var", num, "received")), None if eff is None else float(eff))

@@ -72,3 +72,16 @@ def test_copies_travel_on_the_wire():
     back = unpack_received(pack_received(frames[1]))
     assert [u.copies for u in back.units] == [u.copies for u in frames[1].units]
     assert max(u.copies for u in back.units) == 2
+
+
+def test_effective_snr_is_the_mean_on_a_flat_channel_and_below_it_on_a_selective_one():
+    from semcom_blocks.phy.receiver import effective_snr_db
+
+    assert abs(effective_snr_db(np.ones(52), 10.0) - 10.0) < 1e-9
+    h = np.where(np.arange(52) % 2, 1.4, 0.2)  # half the subcarriers 17 dB down
+    eff = effective_snr_db(h, 10.0)
+    assert eff < 10.0 - 1.0 and np.isfinite(eff)
+    assert effective_snr_db(np.zeros(52), 5.0) == 5.0  # no channel estimate: the mean stands
+    frames, _ = simulate(_copies(1, 6), 10.0, "epa", seed=1)
+    assert all(f.snr_eff_db <= f.snr_est_db + 1e-9 for f in frames)
+    assert unpack_received(pack_received(frames[0])).snr_eff_db == pytest.approx(frames[0].snr_eff_db)

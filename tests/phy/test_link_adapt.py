@@ -49,7 +49,7 @@ def test_a_ramp_with_late_lossy_feedback_is_followed_and_reported():
     used = [d["snr_db"] for d in decisions]
     assert used[0] == used[1] == used[2] == 12.0                    # nothing back yet: the probe's figure
     for i, d in enumerate(decisions[3:], 3):                         # each decision is a report >= 2 old
-        assert d["snr_db"] in [x["measured_snr_db"] for x in decisions[:i - 1]]
+        assert d["snr_db"] in [x["reported_snr_db"] for x in decisions[:i - 1]]
     rates = [(d["modulation"], d["rate"]) for d in decisions]
     assert rates[0] == ("16qam", "3/4") and rates[-1] == ("bpsk", "1/2") and len(set(rates)) >= 4
     efficiency = {("bpsk", "1/2"): 0.5, ("qpsk", "1/2"): 1, ("qpsk", "2/3"): 1.33, ("qpsk", "3/4"): 1.5,
