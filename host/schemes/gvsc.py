@@ -162,11 +162,13 @@ def decode(received: list, context: dict, params: dict, *, scheme: str):
 #: the adaptive scheme: one of the fixed variants by the SNR the transmitter was told (fed back)
 ADAPTIVE = "gvsc-adaptive"
 #: SNR thresholds (dB, Es/N0): Sketch+Desc from the first, First Frame+Desc from the second, Desc Only
-#: below both. Measured (docs/schemes.md, "GVSC adaptive"; host/sweeps/gvsc_adaptive.yaml) with the
-#: weight-free receivers: wherever anything arrives (from about 0 dB, where the probe reads about
-#: 0 dB) the first frame is best and a rendered sketch is worse than grey, so Sketch+Desc is never
-#: picked; with a sketch-conditioned generative decoder give it a band, e.g. [0, 6].
-ADAPTIVE_THRESHOLDS_DB = [-2.0, -2.0]
+#: below both. Measured (docs/schemes.md, "GVSC adaptive"; host/sweeps/gvsc_adaptive.yaml and
+#: adaptive.yaml) with the weight-free receivers: the first frame is never worse than Desc Only
+#: (whose receiver then shows grey) and a rendered sketch is worse than grey, so First Frame+Desc
+#: is sent down to a reported -6 dB (below where the receiver detects bursts at all, and a lost
+#: probe reads -5 dB); with a sketch-conditioned or text-to-video generative decoder give
+#: Sketch+Desc and Desc Only their bands after measuring, e.g. [0, 6].
+ADAPTIVE_THRESHOLDS_DB = [-6.0, -6.0]
 
 
 def adaptive_choice(snr_db: float, thresholds_db) -> str:
