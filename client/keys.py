@@ -28,7 +28,7 @@ import zmq
 import zmq.auth
 
 __all__ = ["generate_keys", "load_server_keys", "load_client_keys", "is_local_address", "KeysError",
-           "AUTHORIZED_DIR", "SERVER_NAME"]
+           "AUTHORIZED_DIR", "SERVER_NAME", "handshake_failures"]
 
 AUTHORIZED_DIR = "authorized"
 SERVER_NAME = "server"
@@ -129,3 +129,26 @@ def load_client_keys(keys_dir: str | os.PathLike, name: str = "client") -> tuple
     public, secret = _load(root / f"{name}.key_secret", True)
     server_public, _ = _load(root / f"{SERVER_NAME}.key", False)
     return public, secret, server_public
+
+
+#: socket-monitor events of a refused CURVE peer -> the counter they go to, and why
+_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: ("auth_failures", "client key not authorised"),
+                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: ("handshake_failures",
+                                                           "security handshake failed (no or wrong CURVE keys?)"),
+                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: ("handshake_failures",
+                                                            "security handshake failed (no or wrong CURVE keys?)")}
+
+
+def handshake_failures(monitor):
+    """The refused peers a socket monitor (``socket.get_monitor_socket()``) has queued, without
+    waiting: (counter name, reason, the monitor event dict) for each handshake that failed."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    while True:
+        try:
+            event = recv_monitor_message(monitor, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        found = _HANDSHAKE_EVENTS.get(event["event"])
+        if found is not None:
+            yield (*found, event)

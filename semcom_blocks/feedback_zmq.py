@@ -53,7 +53,7 @@ import pmt
 import zmq
 from gnuradio import gr
 
-from semcom_client.keys import KeysError, is_local_address, load_client_keys, load_server_keys
+from semcom_client.keys import KeysError, handshake_failures, is_local_address, load_client_keys, load_server_keys
 
 from .pdu_util import declare_done
 from .phy import msgpack_safe
@@ -85,11 +85,6 @@ LOG_BURST = 10
 _IN, _OUT, _END_WITH = pmt.intern("in"), pmt.intern("out"), pmt.intern("end_with")
 _DONE = pmt.intern("done")
 _MAX_INT = 1 << 63
-_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth_failures",
-                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "handshake_failures",
-                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failures"}
-
-
 def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -377,18 +372,9 @@ class feedback_zmq_source(gr.basic_block):
                 self._stop.wait(POLL_MS / 1000)
 
     def _drain_monitor(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        while True:
-            try:
-                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            key = _HANDSHAKE_EVENTS.get(event["event"])
-            if key is not None:
-                self._count(key)
-                self._warn("feedback peer refused: " + ("client key not authorised" if key == "auth_failures"
-                                                        else "security handshake failed (no or wrong CURVE keys?)"))
+        for key, why, _ in handshake_failures(self._monitor):
+            self._count(key)
+            self._warn(f"feedback peer refused: {why}")
 
     def _receive_one(self) -> bool:
         """One message off the socket, checked and delivered; False when none was waiting."""

@@ -42,9 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from semcom_client.keys import KeysError, is_local_address, load_server_keys
+from semcom_client.keys import KeysError, handshake_failures, is_local_address, load_server_keys
 from semcom_client.protocol import (
     PROTOCOL_VERSION,
     Limits,
@@ -67,11 +66,6 @@ DEFAULT_ADDRESS = "tcp://127.0.0.1:5560"
 ZAP_DOMAIN = "semcom"
 LOG_BURST = 20
 REPLY_TTL_S = 120.0
-_HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth_failures",
-                     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "handshake_failures",
-                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failures"}
-
-
 @dataclass
 class _Job:
     identity: bytes
@@ -280,18 +274,10 @@ class Server:
         self.log.info("semcom service %s stopped: %s", self.instance, self.stats())
 
     def _drain_monitor(self) -> None:
-        while True:
-            try:
-                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            key = _HANDSHAKE_EVENTS.get(event["event"])
-            if key:
-                self._count(key)
-                self._rlog.warning(key, "rejected a connection on %s: %s (event value %s)",
-                                   event.get("endpoint", b"?").decode(errors="replace"),
-                                   "client key not authorised" if key == "auth_failures"
-                                   else "security handshake failed (no or wrong CURVE keys?)", event["value"])
+        for key, why, event in handshake_failures(self._monitor):
+            self._count(key)
+            self._rlog.warning(key, "rejected a connection on %s: %s (event value %s)",
+                               event.get("endpoint", b"?").decode(errors="replace"), why, event["value"])
 
     def _drain_socket(self) -> None:
         for _ in range(256):
