@@ -187,9 +187,10 @@ def _symbols(bs, coder: PayloadCoder) -> float:
 
 
 def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = None):
-    """(keyframes, selection, coder, coded size, what was decided) for the SNR the transmitter was
-    told. ``m_ref``: the configured clip's keyframes (``keyframe_ratio``), whose symbols at the
-    configured ``ldpc_rate`` + ``modulation`` are the budget; ``m_cap``: the keyframes AKEI's
+    """(keyframes, selection, coder, coded size, keyframes to send again, what was decided) for the
+    SNR the transmitter was told (the module docstring, steps 5 and 6). ``m_ref``: the configured
+    clip's keyframes (``keyframe_ratio``), whose symbols at the configured ``ldpc_rate`` +
+    ``modulation`` are the budget; ``m_cap``: the keyframes AKEI's
     SNR -> ratio polynomial allows (None without one).
 
     Without ``link_adaptation``: the configured MCS and ``m_cap`` (else ``m_ref``) keyframes at
@@ -198,7 +199,9 @@ def adapt_link(planner: _Planner, params: dict, m_ref: int, m_cap: int | None = 
     budget, at ``image_size`` or at half of it, whichever plan the receiver would rebuild better
     with every unit received (:meth:`_Planner.preview_psnr`: fewer large keyframes against more
     small ones): at low SNR fewer, better protected keyframes (AKEI's cliff mitigation holding
-    the symbol budget), at high SNR more."""
+    the symbol budget), at high SNR more. What the budget has left goes to ``protection``: copies
+    (:func:`plan_repeats`, the first keyframe's planned in below ``protect_first_below_db``) or a
+    lower rate (:func:`_lowest_rate_within`)."""
     from semcom_blocks.phy.mcs import MCS_TABLE, pick_mcs
 
     size = int(params["image_size"])
