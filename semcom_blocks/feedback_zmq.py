@@ -13,7 +13,8 @@ each report is one single-part message, a msgpack map (:data:`WIRE_VERSION` 1) o
 * ``v``: 1; ``sender``: a random 63-bit id drawn when the sink was made; ``n``: the report
   counter, 1, 2, ... (never repeats for one sender; reports dropped before sending leave gaps);
   ``t``: send time, Unix seconds (float);
-* ``snr_est_db``: the burst's Es/N0 estimate, dB (finite, -50..100);
+* ``snr_est_db``: the SNR the transmitter should design for, dB (finite, -50..100): the burst's
+  effective SNR where OFDM Burst RX gives one (``snr_eff_db``), else its mean Es/N0;
 * optional ``cfo`` (carrier offset, subcarrier spacings, finite), ``crc_ok`` (bool: every digital
   unit passed), ``seq`` (the burst's sequence number, int >= 0).
 

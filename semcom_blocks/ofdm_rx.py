@@ -4,7 +4,8 @@ In: a complex64 stream (any amount of noise, gaps and bursts). Out, port ``out``
 decoded burst whose vector is a u8vector holding a msgpack ``received`` message
 (``semcom_blocks.phy.wire``: every unit with its data, digital units with their CRC verdict,
 analog units with per-symbol noise variances) and whose metadata carries, for flowgraph use
-without unpacking: seq, frame_type, snr_est_db (Es/N0 per data symbol, dB), cfo (subcarrier
+without unpacking: seq, frame_type, snr_est_db (Es/N0 per data symbol, dB), snr_eff_db (the
+effective SNR, dB: receiver.effective_snr_db), cfo (subcarrier
 spacings), start (absolute sample index), crc_ok (all digital units passed), n_units.
 
 Out, port ``symbols`` (optional): for each burst with analog units, a PDU (the same metadata)

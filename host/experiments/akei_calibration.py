@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semcom_models.akei_ratio import KIND, VERSION, CalibrationFileError, load_akei_calibration
+from semcom_models.akei_ratio import KIND, VERSION, CalibrationFileError, finite_number, load_akei_calibration
 
 from .akei_card import TIE_RTOL, markdown_card, plot_calibration
 
@@ -247,12 +247,6 @@ def sweep_config(cal: AkeiCalibration):
                        threads=cal.threads, out=Path(cal.work), description="semcom calibrate akei")
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _nanmean(a: np.ndarray, axis) -> np.ndarray:
     """Mean over ``axis`` ignoring NaN (NaN where every value is)."""
     ok = np.isfinite(a)
@@ -294,17 +288,17 @@ def quality_tables(cfg, records: dict[str, dict], metric: str) -> dict:
             continue
         res = rec["result"]
         at = (vid[p.video], chan[p.channel], snr[p.snr_db], lab[p.scheme_label], seed[p.seed])
-        value = _number(res.get(metric))
+        value = finite_number(res.get(metric))
         if value is None:
             why = (res.get("metrics_skipped") or {}).get(metric, "the report has no value")
             raise CalibrationError(f"metric {metric!r} missing for {p.key}: {why}")
         q[at] = value
         link = (res.get("scheme_report") or {}).get("link_adaptation") or {}
         sent = link.get("keyframes")
-        if _number(sent) is None and isinstance((res.get("scheme_report") or {}).get("keyframes"), list):
+        if finite_number(sent) is None and isinstance((res.get("scheme_report") or {}).get("keyframes"), list):
             sent = len(res["scheme_report"]["keyframes"])
-        kf[at] = _number(sent) if _number(sent) is not None else np.nan
-        c = _number(res.get("cbr_net"))
+        kf[at] = finite_number(sent) if finite_number(sent) is not None else np.nan
+        c = finite_number(res.get("cbr_net"))
         cbr[at] = np.nan if c is None else c
         if res.get("decoder"):
             decoders.add(str(res["decoder"]))

@@ -104,7 +104,7 @@ def received_to_dict(frame) -> dict:
             erased += n
         units.append(entry)
     return {"seq": int(frame.seq), "frame_type": int(frame.frame_type), "snr_est_db": float(frame.snr_est_db),
-            "snr_eff_db": None if getattr(frame, "snr_eff_db", None) is None else float(frame.snr_eff_db),
+            "snr_eff_db": None if frame.snr_eff_db is None else float(frame.snr_eff_db),
             "cfo": float(frame.cfo), "noise_var": float(frame.noise_var), "start": int(frame.start),
             "end": int(frame.end), "units": units, "erased": erased}
 

@@ -60,8 +60,10 @@ def simulate(transmissions: list[Transmission], snr_db: float, scenario: str = "
 
 
 def _link_snr(frame: ReceivedFrame) -> float:
-    """What the receiver feeds back for a frame: its effective SNR, else its mean (link_adapt.link_snr)."""
-    return frame.snr_est_db if frame.snr_eff_db is None else frame.snr_eff_db
+    """What the receiver feeds back for a frame (link_adapt.link_snr: its effective SNR, else its mean)."""
+    from .link_adapt import link_snr
+
+    return link_snr({"snr_eff_db": frame.snr_eff_db, "snr_est_db": frame.snr_est_db})
 
 
 def probe_snr(snr_db: float, scenario: str = "awgn", *, cfo: float = 1.2, seed: int = 0, bursts: int = PROBE_BURSTS,
